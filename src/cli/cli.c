@@ -1,0 +1,223 @@
+/*
+ * cli.c - argument handling and the command table (STYLE rule 7). Global
+ * options come before the command; each command parses its own options.
+ * Errors are one line on stderr ("bulwark: what: why"); bw_rc becomes an
+ * exit status only in exit_status().
+ */
+#include "cli/cli_int.h"
+#include "crypto/crypto.h"
+#include "sys/sys.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct bw_cli_cmd commands[] = {
+    {"init", "create a new data directory (keys, certificate, configuration, schema)",
+     "Options:\n"
+     "  --database URL     use PostgreSQL instead of the embedded SQLite store\n"
+     "                     (postgresql://…?sslmode=require or stronger)\n"
+     "  --hostname NAME    host name for the self-signed certificate (default localhost)\n"
+     "  --listen ADDR      listen address written to bulwark.conf (default 127.0.0.1:8443)\n"
+     "Refuses to touch an existing data directory.\n",
+     bw_cmd_init},
+    {"serve", "run the HTTPS server",
+     "Options:\n"
+     "  --listen ADDR      override server.listen (ADDRESS:PORT)\n"
+     "  --user USER        when started as root: drop to USER after binding and loading keys\n"
+     "Stops gracefully on SIGTERM or SIGINT.\n",
+     bw_cmd_serve},
+    {"migrate", "apply pending database migrations",
+     "Applies the numbered schema migrations this binary carries and prints the version.\n",
+     bw_cmd_migrate},
+    {"config", "print the effective configuration (secrets masked)",
+     "Prints every key after applying bulwark.conf, BULWARK_<SECTION>_<KEY> variables\n"
+     "and -o flags; exits 1 naming file, line and key if any of them is invalid.\n",
+     bw_cmd_config},
+};
+
+void bw_cli_error(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r')
+            *p = ' '; /* one line, always */
+    }
+    fprintf(stderr, "bulwark: %s\n", msg);
+}
+
+enum bw_rc bw_cli_usage(struct bw_cli *cli, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli->usage_error = true;
+    if (cli->cmd != NULL)
+        bw_cli_error("%s: %s (see 'bulwark %s --help')", cli->cmd->name, msg, cli->cmd->name);
+    else
+        bw_cli_error("%s (see 'bulwark --help')", msg);
+    return BW_ERR_INVALID;
+}
+
+int bw_cli_take(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+void bw_cli_help(const struct bw_cli_cmd *cmd, FILE *out)
+{
+    fprintf(out, "usage: bulwark [global options] %s [options]\n\n%s.\n\n%s", cmd->name,
+            cmd->summary, cmd->usage);
+}
+
+static void main_help(FILE *out)
+{
+    fprintf(out, "usage: bulwark [--data-dir DIR] [--json] [-o section.key=value]... COMMAND "
+                 "[options]\n\n"
+                 "Bulwark: a security backend that enforces an ISO 27001 / NIS2 policy.\n\n"
+                 "Global options:\n"
+                 "  --data-dir DIR   data directory (env BULWARK_DATA, default ./bulwark-data)\n"
+                 "  --json           machine-readable output\n"
+                 "  -o S.K=V         override configuration key K of section S\n"
+                 "  --version        print the version\n"
+                 "  --help           this help; 'bulwark COMMAND --help' for a command\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < BW_ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nExit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+enum bw_rc bw_cli_load_config(struct bw_cli *cli, struct bw_config *cfg)
+{
+    char path[4096];
+    struct bw_config_err err = {{0}};
+    enum bw_rc rc = bw_config_init(cfg);
+    if (rc != BW_OK) {
+        bw_cli_error("cannot initialise configuration: %s", bw_rc_str(rc));
+        return rc;
+    }
+    rc = bw_sys_path(path, sizeof(path), cli->data_dir, "bulwark.conf");
+    if (rc == BW_OK)
+        rc = bw_config_load_file(cfg, path, &err);
+    if (rc == BW_OK)
+        rc = bw_config_load_env(cfg, cli->envp, &err);
+    for (size_t i = 0; rc == BW_OK && i < cli->noverrides; i++)
+        rc = bw_config_set_arg(cfg, cli->overrides[i], &err);
+    if (rc != BW_OK) {
+        bw_cli_error("%s", err.msg[0] ? err.msg : bw_rc_str(rc));
+        bw_config_cleanup(cfg);
+        return rc;
+    }
+    bw_log_set_level(strcmp(cfg->log_level, "debug") == 0  ? BW_LOG_DEBUG
+                     : strcmp(cfg->log_level, "warn") == 0  ? BW_LOG_WARN
+                     : strcmp(cfg->log_level, "error") == 0 ? BW_LOG_ERROR
+                                                            : BW_LOG_INFO);
+    return BW_OK;
+}
+
+enum bw_rc bw_cli_db_target(const struct bw_cli *cli, const struct bw_config *cfg, char *out,
+                            size_t cap)
+{
+    if (cfg->database_url != NULL && cfg->database_url[0] != '\0') {
+        int n = snprintf(out, cap, "%s", cfg->database_url);
+        return n < 0 || (size_t)n >= cap ? BW_ERR_TOOBIG : BW_OK;
+    }
+    return bw_sys_path(out, cap, cli->data_dir, "db/bulwark.db");
+}
+
+/* The one mapping from results to exit status (SPEC 4). */
+static int exit_status(const struct bw_cli *cli, enum bw_rc rc)
+{
+    if (cli->usage_error)
+        return 2;
+    return rc == BW_OK ? 0 : 1;
+}
+
+static bool is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+/* Parses global options; returns the index of the command word or -1. */
+static int parse_globals(struct bw_cli *cli, int argc, char **argv, bool *help)
+{
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            *help = true;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("bulwark %s\n", BW_VERSION);
+            exit(0);
+        } else if (strcmp(a, "--json") == 0) {
+            cli->json = true;
+        } else if (strcmp(a, "--data-dir") == 0 && i + 1 < argc) {
+            cli->data_dir = argv[++i];
+        } else if (strncmp(a, "--data-dir=", 11) == 0) {
+            cli->data_dir = a + 11;
+        } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+            if (cli->noverrides == BW_ARRAY_LEN(cli->overrides)) {
+                bw_cli_usage(cli, "too many -o options");
+                return -1;
+            }
+            cli->overrides[cli->noverrides++] = argv[++i];
+        } else {
+            bw_cli_usage(cli, "unknown or incomplete option '%s'", a);
+            return -1;
+        }
+    }
+    return i;
+}
+
+int bw_cli_main(int argc, char **argv, char **envp)
+{
+    struct bw_cli cli = {.envp = envp};
+    bool help = false;
+    const char *env_dir = getenv("BULWARK_DATA");
+    cli.data_dir = env_dir != NULL && env_dir[0] != '\0' ? env_dir : "./bulwark-data";
+    json_set_alloc_funcs(bw_malloc, bw_free);
+    int ci = parse_globals(&cli, argc, argv, &help);
+    if (ci < 0)
+        return exit_status(&cli, BW_ERR_INVALID);
+    if (ci >= argc) {
+        main_help(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    for (size_t i = 0; i < BW_ARRAY_LEN(commands); i++) {
+        if (strcmp(argv[ci], commands[i].name) != 0)
+            continue;
+        cli.cmd = &commands[i];
+        if (help || (ci + 1 < argc && is_help(argv[ci + 1]))) {
+            bw_cli_help(cli.cmd, stdout);
+            return 0;
+        }
+        if (bw_crypto_init() != BW_OK) {
+            bw_cli_error("cannot initialise libsodium");
+            return 1;
+        }
+        enum bw_rc rc = cli.cmd->run(&cli, argc - ci, argv + ci);
+        return exit_status(&cli, rc);
+    }
+    bw_cli_usage(&cli, "unknown command '%s'", argv[ci]);
+    return 2;
+}

@@ -1,0 +1,145 @@
+/*
+ * keyring.c - the holder of long-term keys (STYLE rule 9; CONTROL: G-09).
+ * Keys are generated from the system RNG, stored base64 in 0600 files and,
+ * once loaded, kept only in sodium_malloc memory which is wiped and freed by
+ * bw_keyring_free. Temporary copies (file text, decode buffers) are wiped on
+ * every path. Key material never reaches a log line or an error message.
+ * Later issues extend this module with envelope wrap/unwrap and rotation.
+ */
+#include "crypto/crypto.h"
+#include "sys/sys.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#define B64_VARIANT sodium_base64_VARIANT_ORIGINAL
+
+struct bw_keyring {
+    uint8_t *master;   /* BW_MASTER_KEY_BYTES, sodium_malloc */
+    uint8_t *sign_sk;  /* crypto_sign_SECRETKEYBYTES, sodium_malloc */
+    uint8_t sign_pk[BW_SIGN_PUBLIC_BYTES];
+};
+
+enum bw_rc bw_crypto_init(void)
+{
+    return sodium_init() < 0 ? BW_ERR_CRYPTO : BW_OK;
+}
+
+/* Encodes `len` secret bytes as one base64 line and writes it privately. */
+static enum bw_rc write_key_file(const char *dir, const char *name, const uint8_t *key, size_t len,
+                                 char *why, size_t whylen)
+{
+    char path[4096];
+    char b64[256];
+    if (bw_sys_path(path, sizeof(path), dir, name) != BW_OK ||
+        sodium_base64_ENCODED_LEN(len, B64_VARIANT) + 1 > sizeof(b64))
+        return BW_ERR_TOOBIG;
+    sodium_bin2base64(b64, sizeof(b64), key, len, B64_VARIANT);
+    size_t n = strlen(b64);
+    b64[n] = '\n';
+    enum bw_rc rc = bw_sys_write_private(path, b64, n + 1, false, why, whylen);
+    sodium_memzero(b64, sizeof(b64));
+    return rc;
+}
+
+/* Reads a base64 key file of exactly `len` decoded bytes into `out`. */
+static enum bw_rc read_key_file(const char *dir, const char *name, uint8_t *out, size_t len,
+                                char *why, size_t whylen)
+{
+    char path[4096];
+    char b64[256];
+    size_t n = 0, bin_len = 0;
+    if (bw_sys_path(path, sizeof(path), dir, name) != BW_OK)
+        return BW_ERR_TOOBIG;
+    enum bw_rc rc = bw_sys_read_file(path, b64, sizeof(b64) - 1, &n, true, why, whylen);
+    if (rc != BW_OK)
+        goto out;
+    b64[n] = '\0';
+    if (sodium_base642bin(out, len, b64, n, "\r\n", &bin_len, NULL, B64_VARIANT) != 0 ||
+        bin_len != len) {
+        bw_why(why, whylen, "%s is not a valid key file", path);
+        rc = BW_ERR_CRYPTO;
+    }
+out:
+    sodium_memzero(b64, sizeof(b64));
+    return rc;
+}
+
+enum bw_rc bw_keyring_generate(const char *keys_dir, char *why, size_t whylen)
+{
+    enum bw_rc rc = BW_ERR_NOMEM;
+    uint8_t *master = sodium_malloc(BW_MASTER_KEY_BYTES);
+    uint8_t *sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    if (master == NULL || sk == NULL)
+        goto out;
+    randombytes_buf(master, BW_MASTER_KEY_BYTES); /* getrandom(2) */
+    crypto_sign_keypair(pk, sk);
+    rc = write_key_file(keys_dir, "master.key", master, BW_MASTER_KEY_BYTES, why, whylen);
+    if (rc == BW_OK)
+        rc = write_key_file(keys_dir, "audit-signing.key", sk, crypto_sign_SECRETKEYBYTES, why,
+                            whylen);
+    if (rc == BW_OK)
+        rc = write_key_file(keys_dir, "audit-signing.pub", pk, sizeof(pk), why, whylen);
+out:
+    sodium_free(master);
+    sodium_free(sk);
+    return rc;
+}
+
+void bw_keyring_free(struct bw_keyring *kr)
+{
+    if (kr == NULL)
+        return;
+    sodium_free(kr->master);
+    sodium_free(kr->sign_sk);
+    sodium_memzero(kr, sizeof(*kr));
+    bw_free(kr);
+}
+
+enum bw_rc bw_keyring_load(const char *keys_dir, struct bw_keyring **out, char *why,
+                           size_t whylen)
+{
+    enum bw_rc rc = BW_ERR_NOMEM;
+    struct bw_keyring *kr = bw_calloc(1, sizeof(*kr));
+    if (kr == NULL)
+        return BW_ERR_NOMEM;
+    kr->master = sodium_malloc(BW_MASTER_KEY_BYTES);
+    kr->sign_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    if (kr->master == NULL || kr->sign_sk == NULL)
+        goto out;
+    rc = read_key_file(keys_dir, "master.key", kr->master, BW_MASTER_KEY_BYTES, why, whylen);
+    if (rc == BW_OK)
+        rc = read_key_file(keys_dir, "audit-signing.key", kr->sign_sk,
+                           crypto_sign_SECRETKEYBYTES, why, whylen);
+    if (rc == BW_OK && crypto_sign_ed25519_sk_to_pk(kr->sign_pk, kr->sign_sk) != 0)
+        rc = BW_ERR_CRYPTO;
+    if (rc == BW_OK) {
+        sodium_mprotect_readonly(kr->master);
+        sodium_mprotect_readonly(kr->sign_sk);
+    }
+out:
+    if (rc != BW_OK) {
+        bw_keyring_free(kr);
+        return rc;
+    }
+    *out = kr;
+    return BW_OK;
+}
+
+enum bw_rc bw_keyring_sign(const struct bw_keyring *kr, const void *msg, size_t len,
+                           uint8_t sig[BW_SIGN_BYTES])
+{
+    return crypto_sign_detached(sig, NULL, msg, len, kr->sign_sk) == 0 ? BW_OK : BW_ERR_CRYPTO;
+}
+
+void bw_keyring_public(const struct bw_keyring *kr, uint8_t pk[BW_SIGN_PUBLIC_BYTES])
+{
+    memcpy(pk, kr->sign_pk, BW_SIGN_PUBLIC_BYTES);
+}
+
+enum bw_rc bw_sign_verify(const uint8_t pk[BW_SIGN_PUBLIC_BYTES], const void *msg, size_t len,
+                          const uint8_t sig[BW_SIGN_BYTES])
+{
+    return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? BW_OK : BW_ERR_CRYPTO;
+}

@@ -1,0 +1,156 @@
+/*
+ * http_int.h - internals shared by the files of src/http/: the request and
+ * response objects, the route table (STYLE rule 7: each row declares method,
+ * path, handler, permission, body and size limit; the router enforces them
+ * before a handler runs) and the helpers handlers use to answer.
+ */
+#ifndef BW_HTTP_INT_H
+#define BW_HTTP_INT_H
+
+#include "http/http.h"
+
+#include <jansson.h>
+
+enum bw_method {
+    BW_GET = 1 << 0,
+    BW_POST = 1 << 1,
+    BW_PUT = 1 << 2,
+    BW_DELETE = 1 << 3,
+    BW_PATCH = 1 << 4,
+    BW_HEAD = 1 << 5,
+    BW_OPTIONS = 1 << 6,
+};
+
+/* Who may call a route. Later issues add session/API-key/RBAC levels. */
+enum bw_auth {
+    BW_AUTH_NONE,     /* public: health, metrics, security.txt */
+    BW_AUTH_REQUIRED, /* any authenticated principal (identity issue) */
+};
+
+/* Route flags. */
+#define BW_ROUTE_JSON_BODY (1u << 0) /* requires an application/json object body */
+#define BW_ROUTE_TEXT (1u << 1)      /* answers text, not JSON (no Cache-Control rule) */
+
+#define BW_MAX_PARAMS 6
+#define BW_MAX_PARAM_LEN 128
+
+struct bw_req;
+struct bw_resp;
+typedef enum bw_rc (*bw_handler_fn)(struct bw_req *req, struct bw_resp *resp);
+
+struct bw_route {
+    unsigned method;      /* one enum bw_method bit */
+    const char *pattern;  /* "/api/v1/orgs/{org}": literal segments and {params} */
+    bw_handler_fn handler;
+    enum bw_auth auth;
+    unsigned flags;
+    size_t max_body;      /* 0 = server.max_body */
+};
+
+struct bw_route_match {
+    const struct bw_route *route;
+    size_t route_index;
+    size_t nparams;
+    char names[BW_MAX_PARAMS][32];
+    char values[BW_MAX_PARAMS][BW_MAX_PARAM_LEN + 1];
+    unsigned allowed; /* methods the path accepts, for 405 + Allow */
+};
+
+/* The route table (routes.c) and its size. */
+extern const struct bw_route bw_routes[];
+extern const size_t bw_routes_count;
+
+/* Matches method+path against the table. BW_OK with m filled; BW_ERR_NOTFOUND
+ * when no pattern matches the path; BW_ERR_UNSUPPORTED when the path exists
+ * but not for this method (m->allowed says which). Pure: no I/O, no alloc. */
+BW_MUST_CHECK enum bw_rc bw_router_match(const struct bw_route *table, size_t n, unsigned method,
+                                         const char *path, struct bw_route_match *m);
+/* Parses a method name; 0 when unknown. */
+unsigned bw_method_parse(const char *name);
+const char *bw_method_name(unsigned method);
+
+/* Field errors collected while validating a body (STYLE rule 3). */
+#define BW_MAX_FIELD_ERRORS 16
+struct bw_field_errors {
+    size_t n;
+    struct {
+        char field[64];
+        char message[128];
+    } e[BW_MAX_FIELD_ERRORS];
+};
+
+/* Body parsing, shared by the server and the fuzzer. Checks the content
+ * type, UTF-8, duplicate keys, nesting depth and that the top level is an
+ * object. On failure returns the HTTP status (400/415) and a detail line. */
+enum { BW_JSON_MAX_DEPTH = 32 };
+BW_MUST_CHECK enum bw_rc bw_http_parse_json(const char *content_type, const char *body,
+                                            size_t len, json_t **out, int *status, char *detail,
+                                            size_t detail_len);
+/* True for "application/json" with optional "; charset=utf-8". */
+bool bw_http_is_json_type(const char *content_type);
+
+struct bw_resp_header {
+    char *name;
+    char *value;
+};
+
+struct bw_resp {
+    int status;
+    const char *content_type; /* static string */
+    struct bw_buf body;
+    struct bw_resp_header headers[8];
+    size_t nheaders;
+};
+
+struct bw_req {
+    const struct bw_http_deps *deps;
+    struct bw_http_server *srv;
+    void *conn;                /* struct MHD_Connection */
+    unsigned method;
+    const char *method_name;   /* as sent (for logs), or "-" */
+    char *path;                /* decoded path, owned */
+    size_t raw_uri_len;
+    char request_id[33];
+    char remote[64];
+    uint64_t start_ns;
+    struct bw_route_match match;
+    bool matched;
+    bool started;              /* first access-handler call seen */
+    int early_status;          /* error decided while reading the request */
+    char early_detail[160];
+    struct bw_buf body;
+    json_t *json;              /* parsed body, owned */
+    int status;                /* final status, for the access log */
+    size_t bytes_out;
+};
+
+/* Helpers for handlers. */
+BW_MUST_CHECK enum bw_rc bw_resp_json(struct bw_resp *resp, int status, json_t *obj);
+BW_MUST_CHECK enum bw_rc bw_resp_text(struct bw_resp *resp, int status, const char *ctype,
+                                      const char *text);
+/* RFC 9457 problem: type "/problems/<slug>". `errors` may be NULL. */
+BW_MUST_CHECK enum bw_rc bw_resp_problem(struct bw_resp *resp, int status, const char *slug,
+                                         const char *detail,
+                                         const struct bw_field_errors *errors);
+BW_MUST_CHECK enum bw_rc bw_resp_header(struct bw_resp *resp, const char *name,
+                                        const char *value);
+void bw_resp_init(struct bw_resp *resp);
+void bw_resp_cleanup(struct bw_resp *resp);
+/* The single mapping from result codes to HTTP status (STYLE rule 3). */
+int bw_http_status_for(enum bw_rc rc);
+const char *bw_http_reason(int status);
+/* Builds the problem for `rc` when a handler failed without answering. */
+void bw_resp_from_rc(struct bw_resp *resp, enum bw_rc rc);
+
+/* Metrics (metrics.c). */
+void bw_metrics_observe(size_t route_index, int status, uint64_t ns);
+BW_MUST_CHECK enum bw_rc bw_metrics_render(struct bw_store *store, struct bw_buf *out);
+void bw_metrics_connections(int delta);
+
+/* System handlers (api_system.c). */
+enum bw_rc bw_api_healthz(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_metrics(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_security_txt(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_security_policy(struct bw_req *req, struct bw_resp *resp);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * routes.c - the route table (STYLE rule 7). One row per method and path:
+ * handler, who may call it, flags (JSON body) and body size limit. The
+ * router enforces these before a handler runs; a path not in this table is
+ * 404 and a method not listed for a known path is 405 (deny by default).
+ */
+#include "http/http_int.h"
+
+const struct bw_route bw_routes[] = {
+    {BW_GET, "/healthz", bw_api_healthz, BW_AUTH_NONE, 0, 0},
+    {BW_GET, "/metrics", bw_api_metrics, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
+    {BW_GET, "/.well-known/security.txt", bw_api_security_txt, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
+    {BW_GET, "/security-policy", bw_api_security_policy, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
+};
+
+const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

@@ -1,0 +1,483 @@
+/*
+ * server.c - libmicrohttpd glue: TLS 1.3 only (CONTROL: NET-TLS, C9), a worker
+ * pool sized to the cores, event-driven connections so slow clients hold a
+ * connection slot but never a worker, per-IP and total connection caps, and
+ * the request pipeline: limits (URL 414, headers 431, body 413, time 408),
+ * routing (404/405), content type (415), JSON checks (400), handler, then
+ * the security headers of SPEC 6.1 on every answer (CONTROL: APP-05) and one
+ * access-log line per request.
+ *
+ * Trusts: nothing from the client. Never logs bodies, query strings,
+ * Authorization or Cookie headers. Responses are queued on the second call
+ * of the access handler (or later) so keep-alive survives; only fatal
+ * framing errors (oversize bodies, timeouts) are answered at once, and
+ * libmicrohttpd then closes the connection.
+ */
+#include "http/http_int.h"
+#include "store/store.h"
+#include "sys/sys.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct bw_http_server {
+    struct MHD_Daemon *daemon;
+    const struct bw_http_deps *deps;
+    _Atomic int connections;
+    _Atomic int requests; /* requests in flight, for graceful shutdown */
+};
+
+/* SPEC 6.1 / CONTROL: APP-05, C10: sent on every response, errors included. */
+static const char *const security_headers[][2] = {
+    {"Strict-Transport-Security", "max-age=63072000; includeSubDomains"},
+    {"Content-Security-Policy", "default-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'self'"},
+    {"X-Frame-Options", "DENY"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"Cache-Control", "no-store"},
+    {"Cross-Origin-Opener-Policy", "same-origin"},
+    {"Cross-Origin-Resource-Policy", "same-origin"},
+    {"Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"},
+};
+
+/* ---- request objects ----------------------------------------------------- */
+
+static void remote_of(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "-");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
+/* Called once per request with the raw request-target, before headers. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct bw_http_server *srv = cls;
+    struct bw_req *req = bw_calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NULL;
+    uint8_t rid[16];
+    randombytes_buf(rid, sizeof(rid));
+    bw_hex(rid, sizeof(rid), req->request_id);
+    req->deps = srv->deps;
+    req->srv = srv;
+    atomic_fetch_add(&srv->requests, 1);
+    req->conn = conn;
+    req->start_ns = bw_time_mono_ns();
+    req->raw_uri_len = strlen(uri);
+    req->method_name = "-";
+    req->match.route_index = SIZE_MAX;
+    remote_of(conn, req->remote, sizeof(req->remote));
+    bw_buf_init(&req->body, srv->deps->cfg->max_body);
+    if (req->raw_uri_len > srv->deps->cfg->max_url_length) {
+        req->early_status = 414;
+        snprintf(req->early_detail, sizeof(req->early_detail), "request URI longer than %llu bytes",
+                 (unsigned long long)srv->deps->cfg->max_url_length);
+    }
+    return req;
+}
+
+static void req_free(struct bw_req *req)
+{
+    if (req == NULL)
+        return;
+    bw_buf_free(&req->body, true); /* bodies may hold passwords */
+    json_decref(req->json);
+    bw_free(req->path);
+    bw_free(req);
+}
+
+/* Appends s to b as a JSON string body (quotes added); for the access log. */
+static enum bw_rc log_str(struct bw_buf *b, const char *key, const char *s)
+{
+    enum bw_rc rc = bw_buf_appendf(b, ",\"%s\":\"", key);
+    for (const unsigned char *p = (const unsigned char *)s; rc == BW_OK && *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            rc = bw_buf_appendf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            rc = bw_buf_appendf(b, "\\u%04x", *p); /* bytes, not characters: log is ASCII */
+        else
+            rc = bw_buf_append(b, p, 1);
+    }
+    return rc == BW_OK ? bw_buf_append(b, "\"", 1) : rc;
+}
+
+/* One access-log line per request (never bodies, query strings or credentials).
+ * Formatted by hand: this runs for every request and must stay cheap. */
+static void access_log(const struct bw_req *req, uint64_t ns)
+{
+    char ts[21];
+    struct bw_buf b;
+    bw_buf_init(&b, 16384);
+    bw_time_format(bw_time_now(), ts);
+    enum bw_rc rc = bw_buf_appendf(&b, "{\"ts\":\"%s\",\"level\":\"info\",\"event\":\"http.request\"",
+                                   ts);
+    if (rc == BW_OK)
+        rc = log_str(&b, "rid", req->request_id);
+    if (rc == BW_OK)
+        rc = log_str(&b, "remote", req->remote);
+    if (rc == BW_OK)
+        rc = log_str(&b, "method", req->method_name);
+    if (rc == BW_OK)
+        rc = log_str(&b, "path", req->path != NULL ? req->path : "-");
+    if (rc == BW_OK)
+        rc = log_str(&b, "route", req->matched ? req->match.route->pattern : "-");
+    if (rc == BW_OK)
+        rc = bw_buf_appendf(&b, ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ms\":%.3f}\n",
+                            req->status, req->body.len, req->bytes_out, (double)ns / 1e6);
+    if (rc == BW_OK) {
+        ssize_t w = write(STDERR_FILENO, b.data, b.len);
+        (void)w;
+    }
+    bw_buf_free(&b, false);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct bw_req *req = *con_cls;
+    if (req == NULL)
+        return;
+    uint64_t ns = bw_time_mono_ns() - req->start_ns;
+    if (req->status != 0 || req->path != NULL) {
+        bw_metrics_observe(req->matched ? req->match.route_index : SIZE_MAX, req->status, ns);
+        access_log(req, ns);
+    }
+    atomic_fetch_sub(&req->srv->requests, 1);
+    req_free(req);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct bw_http_server *srv = cls;
+    int d = toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
+    atomic_fetch_add(&srv->connections, d);
+    bw_metrics_connections(d);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    bw_log(BW_LOG_DEBUG, "http.mhd", "%s", msg);
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct bw_req *req,
+                                 struct bw_resp *resp)
+{
+    size_t len = 0;
+    char *data = bw_buf_steal(&resp->body, &len);
+    struct MHD_Response *r =
+        data != NULL ? MHD_create_response_from_buffer_with_free_callback(len, data, bw_free)
+                     : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        bw_free(data);
+        return MHD_NO;
+    }
+    for (size_t i = 0; i < BW_ARRAY_LEN(security_headers); i++)
+        MHD_add_response_header(r, security_headers[i][0], security_headers[i][1]);
+    if (resp->content_type != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    for (size_t i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    req->status = resp->status;
+    req->bytes_out = len;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_problem(struct MHD_Connection *conn, struct bw_req *req, int status,
+                                    const char *detail)
+{
+    struct bw_resp resp;
+    bw_resp_init(&resp);
+    if (bw_resp_problem(&resp, status, NULL, detail, NULL) != BW_OK)
+        bw_resp_from_rc(&resp, BW_ERR_NOMEM);
+    if (status == 405) {
+        char allow[128] = "";
+        for (unsigned bit = BW_GET; bit <= BW_OPTIONS; bit <<= 1) {
+            if ((req->match.allowed & bit) == 0)
+                continue;
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", bw_method_name(bit));
+        }
+        if (req->match.allowed & BW_GET)
+            strncat(allow, ", HEAD", sizeof(allow) - strlen(allow) - 1);
+        if (bw_resp_header(&resp, "Allow", allow) != BW_OK)
+            bw_log(BW_LOG_WARN, "http.response", "cannot add Allow header");
+    }
+    enum MHD_Result ret = send_resp(conn, req, &resp);
+    bw_resp_cleanup(&resp);
+    return ret;
+}
+
+/* ---- the pipeline ---------------------------------------------------------- */
+
+struct header_sum {
+    size_t total;
+    unsigned count;
+};
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct header_sum *h = cls;
+    h->total += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;
+    h->count++;
+    return MHD_YES;
+}
+
+static void set_early(struct bw_req *req, int status, const char *detail)
+{
+    if (req->early_status != 0)
+        return;
+    req->early_status = status;
+    snprintf(req->early_detail, sizeof(req->early_detail), "%s", detail);
+}
+
+/* First call: headers are complete. Decide everything that does not need the
+ * body. Returns true when the request must be answered (and closed) now. */
+static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const char *url,
+                       const char *method)
+{
+    const struct bw_config *cfg = req->deps->cfg;
+    struct header_sum hs = {0, 0};
+    req->method = bw_method_parse(method);
+    req->method_name = req->method != 0 ? bw_method_name(req->method) : "OTHER";
+    req->path = bw_strndup(url, strnlen(url, 8192));
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hs);
+    if (hs.total > cfg->max_header_size || hs.count > 100)
+        set_early(req, 431, "request headers too large");
+    if (req->path == NULL)
+        set_early(req, 503, "the server is out of memory");
+    else if (!bw_utf8_valid(req->path, strlen(req->path)))
+        set_early(req, 400, "request path is not valid UTF-8");
+    if (req->early_status == 0) {
+        enum bw_rc rc = bw_router_match(bw_routes, bw_routes_count, req->method, req->path,
+                                        &req->match);
+        if (rc == BW_OK)
+            req->matched = true;
+        else if (rc == BW_ERR_UNSUPPORTED)
+            set_early(req, 405, "method not allowed for this path");
+        else
+            set_early(req, 404, "no such resource");
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    uint64_t len = 0;
+    size_t max = req->matched && req->match.route->max_body ? req->match.route->max_body
+                                                            : cfg->max_body;
+    req->body.max = max;
+    if (cl != NULL && (bw_parse_u64(cl, UINT64_MAX, &len) != BW_OK || len > max)) {
+        req->early_status = 413;
+        snprintf(req->early_detail, sizeof(req->early_detail),
+                 "request body larger than %zu bytes", max);
+        return true;
+    }
+    if (req->matched && (req->match.route->flags & BW_ROUTE_JSON_BODY)) {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+        if (!bw_http_is_json_type(ct))
+            set_early(req, 415, "request body must be application/json");
+    }
+    return false;
+}
+
+static void dispatch(struct bw_req *req, struct bw_resp *resp)
+{
+    const struct bw_route *route = req->match.route;
+    int status = 0;
+    char detail[160];
+    if (route->flags & BW_ROUTE_JSON_BODY) {
+        const char *ct =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
+        if (bw_http_parse_json(ct, req->body.data, req->body.len, &req->json, &status, detail,
+                               sizeof(detail)) != BW_OK) {
+            if (bw_resp_problem(resp, status, NULL, detail, NULL) != BW_OK)
+                bw_resp_from_rc(resp, BW_ERR_NOMEM);
+            return;
+        }
+    } else if (req->body.len > 0) {
+        if (bw_resp_problem(resp, 400, NULL, "this resource takes no request body", NULL) !=
+            BW_OK)
+            bw_resp_from_rc(resp, BW_ERR_NOMEM);
+        return;
+    }
+    if (route->auth != BW_AUTH_NONE) {
+        if (bw_resp_problem(resp, 401, NULL, "authentication required", NULL) != BW_OK)
+            bw_resp_from_rc(resp, BW_ERR_NOMEM);
+        return;
+    }
+    enum bw_rc rc = route->handler(req, resp);
+    if (rc != BW_OK && resp->status == 0)
+        bw_resp_from_rc(resp, rc);
+    if (rc != BW_OK)
+        bw_log(rc == BW_ERR_NOMEM || bw_http_status_for(rc) >= 500 ? BW_LOG_ERROR : BW_LOG_DEBUG,
+               "http.handler", "rid=%s route=%s failed: %s", req->request_id, route->pattern,
+               bw_rc_str(rc));
+    if (resp->status == 0)
+        bw_resp_from_rc(resp, BW_ERR_INTERNAL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct bw_http_server *srv = cls;
+    struct bw_req *req = *con_cls;
+    if (req == NULL)
+        return MHD_NO; /* allocation failed in on_uri: drop the connection */
+    if (!req->started) {
+        req->started = true;
+        if (first_call(conn, req, url, method))
+            return send_problem(conn, req, req->early_status, req->early_detail);
+        return MHD_YES;
+    }
+    uint64_t elapsed_ns = bw_time_mono_ns() - req->start_ns;
+    if (elapsed_ns / 1000000000ULL > (uint64_t)srv->deps->cfg->request_timeout)
+        return send_problem(conn, req, 408, "request took too long to arrive");
+    if (*upload_data_size > 0) {
+        enum bw_rc rc = bw_buf_append(&req->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        if (rc == BW_ERR_TOOBIG) {
+            char detail[96];
+            snprintf(detail, sizeof(detail), "request body larger than %zu bytes", req->body.max);
+            return send_problem(conn, req, 413, detail);
+        }
+        if (rc != BW_OK)
+            return send_problem(conn, req, 503, "the server is out of memory");
+        return MHD_YES;
+    }
+    if (req->status != 0)
+        return MHD_YES; /* already answered */
+    if (req->early_status != 0)
+        return send_problem(conn, req, req->early_status, req->early_detail);
+    struct bw_resp resp;
+    bw_resp_init(&resp);
+    dispatch(req, &resp);
+    enum MHD_Result ret = send_resp(conn, req, &resp);
+    bw_resp_cleanup(&resp);
+    return ret;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+enum bw_rc bw_http_bind(const char *host, uint16_t port, int *out, char *why, size_t whylen)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        slen = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        slen = sizeof(*v6);
+    } else {
+        bw_why(why, whylen, "listen address %s is not a literal IP address", host);
+        return BW_ERR_INVALID;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        bw_why(why, whylen, "cannot create socket: %s", strerror(errno));
+        return BW_ERR_IO;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE) {
+            bw_why(why, whylen, "cannot listen on %s:%u: address already in use", host, port);
+            return BW_ERR_BUSY;
+        }
+        bw_why(why, whylen, "cannot listen on %s:%u: %s", host, port, strerror(e));
+        return e == EACCES ? BW_ERR_PERM : BW_ERR_IO;
+    }
+    *out = fd;
+    return BW_OK;
+}
+
+enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *cert_pem,
+                         const char *key_pem, struct bw_http_server **out, char *why,
+                         size_t whylen)
+{
+    const struct bw_config *cfg = deps->cfg;
+    struct bw_http_server *srv = bw_calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return BW_ERR_NOMEM;
+    srv->deps = deps;
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : bw_sys_ncpu();
+    size_t mem_limit = cfg->max_header_size + cfg->max_url_length + 32768;
+    unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    /* CONTROL: C9 - TLS 1.3 only, whatever the system's GnuTLS defaults allow */
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        bw_why(why, whylen, "cannot start the HTTPS server (certificate, key or TLS set-up)");
+        close(fd);
+        bw_free(srv);
+        return BW_ERR_TLS;
+    }
+    *out = srv;
+    return BW_OK;
+}
+
+void bw_http_stop(struct bw_http_server *srv, unsigned grace_ms)
+{
+    if (srv == NULL)
+        return;
+    MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+    for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->requests) > 0;
+         waited += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(srv->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    bw_free(srv);
+}

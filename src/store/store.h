@@ -1,0 +1,118 @@
+/*
+ * store.h - the one storage interface of Bulwark. Two drivers sit behind it
+ * (SQLite: store_sqlite.c, PostgreSQL: store_pg.c); callers never see which.
+ *
+ * Model: all work happens inside a transaction callback.
+ *   bw_store_write(store, fn, arg)  runs fn inside a write transaction. On
+ *       SQLite concurrent writers are batched into one commit (group commit:
+ *       one fsync for many callers), each caller isolated by a savepoint; on
+ *       PostgreSQL each call is its own transaction on a pooled connection.
+ *       When fn returns BW_OK and bw_store_write returns BW_OK, the change is
+ *       durable (synchronous=FULL / synchronous_commit=on). When fn returns an
+ *       error, none of its changes persist and that error is returned.
+ *   bw_store_read(store, fn, arg)   runs fn inside a read-only snapshot.
+ * Inside fn, statements are named by enum bw_stmt; their SQL text lives only
+ * in the driver files, always prepared, parameters always bound (never part
+ * of SQL text: SPEC 6.5, CONTROL: APP-02).
+ *
+ * fn may run on another thread than the caller's (the group-commit leader),
+ * must not block on anything but the store, and must not call
+ * bw_store_write/read recursively.
+ *
+ * Everything that must hold across several `bulwark serve` processes sharing
+ * one PostgreSQL lives in the store, never only in process memory.
+ */
+#ifndef BW_STORE_H
+#define BW_STORE_H
+
+#include "core/core.h"
+
+struct bw_store;
+struct bw_tx;
+struct bw_row;
+
+/* Named statements. Append only; each driver supplies text for every id. */
+enum bw_stmt {
+    BW_STMT_META_GET,        /* (key) -> (value) */
+    BW_STMT_META_PUT,        /* (key, value) upsert */
+    BW_STMT_META_DELETE,     /* (key) */
+    BW_STMT_META_COUNT_LIKE, /* (prefix) -> (count) rows whose key starts with prefix */
+    BW_STMT_META_LIST_LIKE,  /* (prefix, limit) -> (key, value) ordered by key */
+    BW_STMT__COUNT
+};
+
+enum bw_val_type { BW_VAL_NULL, BW_VAL_INT, BW_VAL_TEXT, BW_VAL_BLOB };
+
+/* A bound parameter. Borrowed: the pointed-to bytes must outlive the call. */
+struct bw_val {
+    enum bw_val_type type;
+    int64_t i;
+    const void *p;
+    size_t len;
+};
+
+#define BW_VNULL ((struct bw_val){.type = BW_VAL_NULL})
+#define BW_VINT(x) ((struct bw_val){.type = BW_VAL_INT, .i = (int64_t)(x)})
+#define BW_VTEXT(s) ((struct bw_val){.type = BW_VAL_TEXT, .p = (s), .len = strlen(s)})
+#define BW_VTEXTN(s, n) ((struct bw_val){.type = BW_VAL_TEXT, .p = (s), .len = (n)})
+#define BW_VBLOB(b, n) ((struct bw_val){.type = BW_VAL_BLOB, .p = (b), .len = (n)})
+
+struct bw_store_opts {
+    unsigned pool_size;       /* reader (SQLite) / connection (PostgreSQL) pool size */
+    unsigned busy_timeout_ms; /* SQLite busy timeout */
+    bool create;              /* SQLite: create the file if absent (init only) */
+};
+
+struct bw_store_stats {
+    const char *driver;
+    unsigned pool_size;
+    unsigned pool_in_use;
+    uint64_t commits;        /* transactions committed */
+    uint64_t commit_batches; /* physical commits (fsyncs) on SQLite */
+    uint64_t waits;          /* times a caller waited for a pooled connection */
+};
+
+typedef enum bw_rc (*bw_tx_fn)(struct bw_tx *tx, void *arg);
+/* Called once per result row; a non-OK return stops the query and is returned. */
+typedef enum bw_rc (*bw_row_fn)(void *arg, const struct bw_row *row);
+
+/* Opens a store. `target` is a SQLite file path or a postgresql:// URL.
+ * PostgreSQL URLs must require TLS (sslmode=require or stronger) unless the
+ * host is a unix socket; otherwise BW_ERR_UNSUPPORTED with `why` filled. */
+BW_MUST_CHECK enum bw_rc bw_store_open(const char *target, const struct bw_store_opts *opts,
+                                       struct bw_store **out, char *why, size_t whylen);
+void bw_store_close(struct bw_store *st); /* accepts NULL */
+
+BW_MUST_CHECK enum bw_rc bw_store_write(struct bw_store *st, bw_tx_fn fn, void *arg);
+BW_MUST_CHECK enum bw_rc bw_store_read(struct bw_store *st, bw_tx_fn fn, void *arg);
+
+/* Inside a transaction. `changes` (may be NULL) receives affected rows. */
+BW_MUST_CHECK enum bw_rc bw_tx_exec(struct bw_tx *tx, enum bw_stmt stmt,
+                                    const struct bw_val *params, size_t nparams,
+                                    uint64_t *changes);
+BW_MUST_CHECK enum bw_rc bw_tx_query(struct bw_tx *tx, enum bw_stmt stmt,
+                                     const struct bw_val *params, size_t nparams, bw_row_fn fn,
+                                     void *arg);
+
+/* Row accessors, valid only during the bw_row_fn call. Text is NUL-terminated. */
+size_t bw_row_count(const struct bw_row *row);
+bool bw_row_is_null(const struct bw_row *row, size_t col);
+int64_t bw_row_int(const struct bw_row *row, size_t col);
+const char *bw_row_text(const struct bw_row *row, size_t col, size_t *len);
+const void *bw_row_blob(const struct bw_row *row, size_t col, size_t *len);
+
+/* Schema: `init` applies the driver's numbered migrations; `serve` checks. */
+BW_MUST_CHECK enum bw_rc bw_store_migrate(struct bw_store *st, int *version);
+BW_MUST_CHECK enum bw_rc bw_store_schema_version(struct bw_store *st, int *have, int *want);
+/* Full integrity check (PRAGMA integrity_check / catalogue sanity). */
+BW_MUST_CHECK enum bw_rc bw_store_check(struct bw_store *st, char *why, size_t whylen);
+
+void bw_store_stats(struct bw_store *st, struct bw_store_stats *out);
+const char *bw_store_driver(const struct bw_store *st);
+
+/* Convenience over BW_STMT_META_*: the installation's key/value metadata. */
+BW_MUST_CHECK enum bw_rc bw_store_meta_put(struct bw_tx *tx, const char *key, const char *value);
+/* Copies the value into out (capped); BW_ERR_NOTFOUND when absent. */
+BW_MUST_CHECK enum bw_rc bw_store_meta_get(struct bw_tx *tx, const char *key, struct bw_buf *out);
+
+#endif

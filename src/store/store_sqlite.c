@@ -1,0 +1,644 @@
+/*
+ * store_sqlite.c - the embedded SQLite driver.
+ *
+ * One writer connection and a pool of reader connections on one database
+ * file in WAL mode. Writers never fsync one by one: concurrent bw_store_write
+ * calls queue up, the first becomes the leader and runs the whole queue in
+ * one transaction (each caller inside its own savepoint, so one caller's
+ * failure rolls back only its own changes), then commits once with
+ * synchronous=FULL and wakes everybody. A call returns only after the commit
+ * that contains it is durable (SPEC 6.2).
+ *
+ * Trusts: the SQL text in sql_sqlite.c and the compiled-in migrations.
+ * Never: formats SQL from values, follows a symlink for the database file,
+ * or leaves a file readable by group/other.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { MAX_BATCH = 128 };
+
+struct sq_conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[BW_STMT__COUNT];
+};
+
+struct sq_tx {
+    struct bw_tx base;
+    struct sq_conn *conn;
+};
+
+struct sq_row {
+    struct bw_row base;
+    sqlite3_stmt *st;
+};
+
+struct sq_job {
+    bw_tx_fn fn;
+    void *arg;
+    enum bw_rc rc;
+    bool done;
+    struct sq_job *next;
+};
+
+struct sq_store {
+    char *path;
+    struct sq_conn writer;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    struct sq_job *head, *tail;
+    bool leader_active;
+
+    struct sq_conn *readers;
+    bool *reader_busy;
+    unsigned nreaders;
+    unsigned readers_in_use;
+    pthread_mutex_t rmu;
+    pthread_cond_t rcv;
+
+    _Atomic uint64_t commits;
+    _Atomic uint64_t batches;
+    _Atomic uint64_t waits;
+};
+
+static enum bw_rc map_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return BW_OK;
+    case SQLITE_CONSTRAINT:
+        return (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+                   ? BW_ERR_EXISTS
+                   : BW_ERR_INVALID;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return BW_ERR_BUSY;
+    case SQLITE_NOMEM:
+        return BW_ERR_NOMEM;
+    case SQLITE_TOOBIG:
+        return BW_ERR_TOOBIG;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+        return BW_ERR_IO;
+    default:
+        return BW_ERR_STORE;
+    }
+}
+
+static void conn_close(struct sq_conn *c)
+{
+    for (size_t i = 0; i < BW_STMT__COUNT; i++) {
+        sqlite3_finalize(c->stmts[i]);
+        c->stmts[i] = NULL;
+    }
+    sqlite3_close_v2(c->db);
+    c->db = NULL;
+}
+
+/* Opens one connection with Bulwark's pragmas. CONTROL: BCK-durability (WAL, FULL). */
+static enum bw_rc conn_open(struct sq_conn *c, const char *path, bool create, bool reader,
+                            unsigned busy_ms, char *why, size_t whylen)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+    if (create)
+        flags |= SQLITE_OPEN_CREATE;
+    memset(c, 0, sizeof(*c));
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        bw_why(why, whylen, "cannot open %s: %s", path,
+                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn_close(c);
+        return map_err(rc) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, (int)busy_ms);
+    static const char *const common =
+        "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF; PRAGMA cell_size_check=ON;"
+        "PRAGMA secure_delete=ON;";
+    rc = sqlite3_exec(c->db, common, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && !reader)
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+                          NULL, NULL);
+    if (rc == SQLITE_OK && reader)
+        rc = sqlite3_exec(c->db, "PRAGMA query_only=ON;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        bw_why(why, whylen, "cannot configure %s: %s", path, sqlite3_errmsg(c->db));
+        conn_close(c);
+        return map_err(rc) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
+    }
+    return BW_OK;
+}
+
+static void sq_close(void *impl)
+{
+    struct sq_store *s = impl;
+    if (s == NULL)
+        return;
+    for (unsigned i = 0; i < s->nreaders; i++)
+        conn_close(&s->readers[i]);
+    conn_close(&s->writer);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->wcv);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->rcv);
+    bw_free(s->readers);
+    bw_free(s->reader_busy);
+    bw_free(s->path);
+    bw_free(s);
+}
+
+/* The database file must not exist as a symlink and must stay private. */
+static enum bw_rc prepare_file(const char *path, bool create, char *why, size_t whylen)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT || !create) {
+            bw_why(why, whylen, "cannot open database %s: %s", path, strerror(errno));
+            return errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO;
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            bw_why(why, whylen, "cannot create database %s: %s", path, strerror(errno));
+            return BW_ERR_IO;
+        }
+        close(fd);
+        return BW_OK;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        bw_why(why, whylen, "database %s is not a regular file", path);
+        return BW_ERR_PERM;
+    }
+    if ((st.st_mode & 077) != 0) {
+        bw_why(why, whylen, "database %s is accessible by group or others (mode %03o)", path,
+                (unsigned)(st.st_mode & 0777));
+        return BW_ERR_PERM;
+    }
+    return BW_OK;
+}
+
+static enum bw_rc sq_open(const char *target, const struct bw_store_opts *opts, void **impl,
+                          char *why, size_t whylen)
+{
+    unsigned pool = opts != NULL && opts->pool_size > 0 ? opts->pool_size : 4;
+    unsigned busy = opts != NULL && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    bool create = opts != NULL && opts->create;
+    enum bw_rc rc = prepare_file(target, create, why, whylen);
+    if (rc != BW_OK)
+        return rc;
+    struct sq_store *s = bw_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return BW_ERR_NOMEM;
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcv, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_cond_init(&s->rcv, NULL);
+    s->path = bw_strdup(target);
+    s->readers = bw_calloc(pool, sizeof(*s->readers));
+    s->reader_busy = bw_calloc(pool, sizeof(*s->reader_busy));
+    if (s->path == NULL || s->readers == NULL || s->reader_busy == NULL) {
+        rc = BW_ERR_NOMEM;
+        goto out;
+    }
+    rc = conn_open(&s->writer, target, false, false, busy, why, whylen);
+    for (unsigned i = 0; rc == BW_OK && i < pool; i++) {
+        rc = conn_open(&s->readers[i], target, false, true, busy, why, whylen);
+        if (rc == BW_OK)
+            s->nreaders++;
+    }
+out:
+    if (rc != BW_OK) {
+        sq_close(s);
+        return rc;
+    }
+    *impl = s;
+    return BW_OK;
+}
+
+/* ---- statements ----------------------------------------------------------- */
+
+static enum bw_rc stmt_get(struct sq_conn *c, enum bw_stmt id, const struct bw_val *params,
+                           size_t n, sqlite3_stmt **out)
+{
+    if (c->stmts[id] == NULL) {
+        const char *sql = bw_sql_sqlite[id];
+        if (sql == NULL)
+            return BW_ERR_INTERNAL;
+        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[id],
+                                    NULL);
+        if (rc != SQLITE_OK) {
+            bw_log(BW_LOG_ERROR, "store.sqlite", "prepare of statement %d failed: %s", (int)id,
+                   sqlite3_errmsg(c->db));
+            return BW_ERR_STORE;
+        }
+    }
+    sqlite3_stmt *st = c->stmts[id];
+    if ((size_t)sqlite3_bind_parameter_count(st) != n)
+        return BW_ERR_INTERNAL; /* caller passed the wrong parameter list */
+    for (size_t i = 0; i < n; i++) {
+        int col = (int)i + 1;
+        int rc = SQLITE_OK;
+        const struct bw_val *v = &params[i];
+        switch (v->type) {
+        case BW_VAL_NULL:
+            rc = sqlite3_bind_null(st, col);
+            break;
+        case BW_VAL_INT:
+            rc = sqlite3_bind_int64(st, col, v->i);
+            break;
+        case BW_VAL_TEXT:
+            rc = sqlite3_bind_text64(st, col, v->p, v->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case BW_VAL_BLOB:
+            rc = v->len == 0 ? sqlite3_bind_zeroblob(st, col, 0)
+                             : sqlite3_bind_blob64(st, col, v->p, v->len, SQLITE_STATIC);
+            break;
+        }
+        if (rc != SQLITE_OK) {
+            sqlite3_clear_bindings(st);
+            return map_err(rc);
+        }
+    }
+    *out = st;
+    return BW_OK;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static enum bw_rc sq_exec(struct bw_tx *tx, enum bw_stmt id, const struct bw_val *params,
+                          size_t n, uint64_t *changes)
+{
+    struct sq_tx *t = (struct sq_tx *)tx;
+    sqlite3_stmt *st;
+    enum bw_rc rc = stmt_get(t->conn, id, params, n, &st);
+    if (rc != BW_OK)
+        return rc;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    rc = map_err(s);
+    if (rc == BW_OK && changes != NULL)
+        *changes = (uint64_t)sqlite3_changes64(t->conn->db);
+    stmt_done(st);
+    return rc;
+}
+
+static enum bw_rc sq_query(struct bw_tx *tx, enum bw_stmt id, const struct bw_val *params,
+                           size_t n, bw_row_fn fn, void *arg)
+{
+    struct sq_tx *t = (struct sq_tx *)tx;
+    sqlite3_stmt *st;
+    enum bw_rc rc = stmt_get(t->conn, id, params, n, &st);
+    if (rc != BW_OK)
+        return rc;
+    struct sq_row row = {.base = {.ops = &bw_store_sqlite_ops}, .st = st};
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = fn(arg, &row.base);
+        if (rc != BW_OK)
+            break;
+    }
+    if (rc == BW_OK)
+        rc = map_err(s);
+    stmt_done(st);
+    return rc;
+}
+
+static size_t sq_row_count(const struct bw_row *row)
+{
+    return (size_t)sqlite3_column_count(((const struct sq_row *)row)->st);
+}
+
+static bool sq_row_is_null(const struct bw_row *row, size_t col)
+{
+    return sqlite3_column_type(((const struct sq_row *)row)->st, (int)col) == SQLITE_NULL;
+}
+
+static int64_t sq_row_int(const struct bw_row *row, size_t col)
+{
+    return sqlite3_column_int64(((const struct sq_row *)row)->st, (int)col);
+}
+
+static const char *sq_row_text(const struct bw_row *row, size_t col, size_t *len)
+{
+    sqlite3_stmt *st = ((const struct sq_row *)row)->st;
+    const char *t = (const char *)sqlite3_column_text(st, (int)col);
+    if (len != NULL)
+        *len = (size_t)sqlite3_column_bytes(st, (int)col);
+    return t;
+}
+
+static const void *sq_row_blob(const struct bw_row *row, size_t col, size_t *len)
+{
+    sqlite3_stmt *st = ((const struct sq_row *)row)->st;
+    const void *b = sqlite3_column_blob(st, (int)col);
+    if (len != NULL)
+        *len = (size_t)sqlite3_column_bytes(st, (int)col);
+    return b;
+}
+
+/* ---- transactions: group commit ------------------------------------------- */
+
+static enum bw_rc exec_sql(sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        bw_log(BW_LOG_ERROR, "store.sqlite", "%s: %s", sql, sqlite3_errmsg(db));
+    return map_err(rc);
+}
+
+/* Runs one batch of jobs in a single transaction on the writer connection.
+ * Called by the leader without wmu held; only the leader touches writer. */
+static void run_batch(struct sq_store *s, struct sq_job *batch)
+{
+    struct sq_tx tx = {.base = {.ops = &bw_store_sqlite_ops}, .conn = &s->writer};
+    sqlite3 *db = s->writer.db;
+    enum bw_rc rc = exec_sql(db, "BEGIN IMMEDIATE");
+    for (struct sq_job *j = batch; j != NULL; j = j->next) {
+        if (rc != BW_OK) {
+            j->rc = rc;
+            continue;
+        }
+        j->rc = exec_sql(db, "SAVEPOINT bw_job");
+        if (j->rc == BW_OK)
+            j->rc = j->fn(&tx.base, j->arg);
+        if (j->rc != BW_OK && exec_sql(db, "ROLLBACK TO bw_job") != BW_OK)
+            rc = BW_ERR_STORE; /* the transaction is unusable: fail the rest */
+        if (exec_sql(db, "RELEASE bw_job") != BW_OK && j->rc == BW_OK)
+            j->rc = rc = BW_ERR_STORE;
+    }
+    if (rc == BW_OK)
+        rc = exec_sql(db, "COMMIT");
+    if (rc != BW_OK) {
+        if (!sqlite3_get_autocommit(db))
+            (void)exec_sql(db, "ROLLBACK");
+        for (struct sq_job *j = batch; j != NULL; j = j->next) {
+            if (j->rc == BW_OK)
+                j->rc = rc;
+        }
+        return;
+    }
+    atomic_fetch_add(&s->batches, 1);
+    for (struct sq_job *j = batch; j != NULL; j = j->next) {
+        if (j->rc == BW_OK)
+            atomic_fetch_add(&s->commits, 1);
+    }
+}
+
+static enum bw_rc sq_write(void *impl, bw_tx_fn fn, void *arg)
+{
+    struct sq_store *s = impl;
+    struct sq_job job = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&s->wmu);
+    if (s->tail != NULL)
+        s->tail->next = &job;
+    else
+        s->head = &job;
+    s->tail = &job;
+    while (!job.done) {
+        if (s->leader_active) {
+            pthread_cond_wait(&s->wcv, &s->wmu);
+            continue;
+        }
+        /* become the leader: take up to MAX_BATCH queued jobs */
+        s->leader_active = true;
+        struct sq_job *batch = s->head, *last = s->head;
+        for (int n = 1; n < MAX_BATCH && last->next != NULL; n++)
+            last = last->next;
+        s->head = last->next;
+        if (s->head == NULL)
+            s->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->wmu);
+        run_batch(s, batch);
+        pthread_mutex_lock(&s->wmu);
+        for (struct sq_job *j = batch, *nx; j != NULL; j = nx) {
+            nx = j->next;
+            j->done = true;
+        }
+        s->leader_active = false;
+        pthread_cond_broadcast(&s->wcv);
+    }
+    enum bw_rc rc = job.rc;
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+static enum bw_rc sq_read(void *impl, bw_tx_fn fn, void *arg)
+{
+    struct sq_store *s = impl;
+    unsigned idx = 0;
+    pthread_mutex_lock(&s->rmu);
+    while (s->readers_in_use == s->nreaders) {
+        atomic_fetch_add(&s->waits, 1);
+        pthread_cond_wait(&s->rcv, &s->rmu);
+    }
+    while (s->reader_busy[idx])
+        idx++;
+    s->reader_busy[idx] = true;
+    s->readers_in_use++;
+    pthread_mutex_unlock(&s->rmu);
+
+    struct sq_tx tx = {.base = {.ops = &bw_store_sqlite_ops}, .conn = &s->readers[idx]};
+    sqlite3 *db = s->readers[idx].db;
+    enum bw_rc rc = exec_sql(db, "BEGIN");
+    if (rc == BW_OK) {
+        rc = fn(&tx.base, arg);
+        enum bw_rc crc = exec_sql(db, "COMMIT");
+        if (rc == BW_OK)
+            rc = crc;
+        if (!sqlite3_get_autocommit(db))
+            (void)exec_sql(db, "ROLLBACK");
+    }
+
+    pthread_mutex_lock(&s->rmu);
+    s->reader_busy[idx] = false;
+    s->readers_in_use--;
+    pthread_cond_signal(&s->rcv);
+    pthread_mutex_unlock(&s->rmu);
+    return rc;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+struct version_q {
+    int version;
+};
+
+static int version_cb(void *arg, int ncol, char **vals, char **names)
+{
+    struct version_q *q = arg;
+    uint64_t v = 0;
+    if (ncol == 1 && vals[0] != NULL && bw_parse_u64(vals[0], 1000000, &v) == BW_OK)
+        q->version = (int)v;
+    return 0;
+}
+
+static enum bw_rc read_version(sqlite3 *db, int *out)
+{
+    struct version_q q = {0};
+    int rc = sqlite3_exec(db,
+                          "SELECT CASE WHEN EXISTS (SELECT 1 FROM sqlite_schema WHERE type='table'"
+                          " AND name='bw_schema_migrations') THEN 1 ELSE 0 END",
+                          version_cb, &q, NULL);
+    if (rc != SQLITE_OK)
+        return map_err(rc);
+    if (q.version == 0) {
+        *out = 0;
+        return BW_OK;
+    }
+    q.version = 0;
+    rc = sqlite3_exec(db, "SELECT coalesce(max(version),0) FROM bw_schema_migrations", version_cb,
+                      &q, NULL);
+    if (rc != SQLITE_OK)
+        return map_err(rc);
+    *out = q.version;
+    return BW_OK;
+}
+
+struct migrate_ctx {
+    int version;
+};
+
+static enum bw_rc migrate_fn(struct bw_tx *tx, void *arg)
+{
+    struct migrate_ctx *m = arg;
+    sqlite3 *db = ((struct sq_tx *)tx)->conn->db;
+    enum bw_rc rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS bw_schema_migrations ("
+                                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                                 " applied_at TEXT NOT NULL DEFAULT"
+                                 " (strftime('%Y-%m-%dT%H:%M:%SZ','now'))) STRICT");
+    int have = 0;
+    if (rc == BW_OK)
+        rc = read_version(db, &have);
+    for (size_t i = 0; rc == BW_OK && i < bw_migrations_sqlite_count; i++) {
+        const struct bw_migration *mg = &bw_migrations_sqlite[i];
+        if (mg->version <= have)
+            continue;
+        rc = exec_sql(db, mg->sql);
+        sqlite3_stmt *st = NULL;
+        if (rc == BW_OK &&
+            sqlite3_prepare_v2(db, "INSERT INTO bw_schema_migrations(version, name) VALUES (?1, ?2)",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int(st, 1, mg->version);
+            sqlite3_bind_text(st, 2, mg->name, -1, SQLITE_STATIC);
+            rc = map_err(sqlite3_step(st));
+        } else if (rc == BW_OK) {
+            rc = BW_ERR_STORE;
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == BW_OK)
+        rc = read_version(db, &m->version);
+    return rc;
+}
+
+static enum bw_rc sq_migrate(void *impl, int *version)
+{
+    struct migrate_ctx m = {0};
+    enum bw_rc rc = sq_write(impl, migrate_fn, &m);
+    if (rc == BW_OK)
+        *version = m.version;
+    return rc;
+}
+
+static enum bw_rc version_fn(struct bw_tx *tx, void *arg)
+{
+    return read_version(((struct sq_tx *)tx)->conn->db, arg);
+}
+
+static enum bw_rc sq_schema_version(void *impl, int *have)
+{
+    int v = 0;
+    enum bw_rc rc = sq_read(impl, version_fn, &v);
+    if (rc == BW_OK)
+        *have = v;
+    return rc;
+}
+
+struct check_ctx {
+    char *why;
+    size_t whylen;
+    bool ok;
+    int rows;
+};
+
+static int check_cb(void *arg, int ncol, char **vals, char **names)
+{
+    struct check_ctx *c = arg;
+    c->rows++;
+    if (ncol >= 1 && vals[0] != NULL && strcmp(vals[0], "ok") == 0 && c->rows == 1)
+        return 0;
+    if (c->ok)
+        bw_why(c->why, c->whylen, "integrity check: %s", vals[0] ? vals[0] : "(null)");
+    c->ok = false;
+    return 0;
+}
+
+static enum bw_rc check_fn(struct bw_tx *tx, void *arg)
+{
+    struct check_ctx *c = arg;
+    sqlite3 *db = ((struct sq_tx *)tx)->conn->db;
+    int rc = sqlite3_exec(db, "PRAGMA integrity_check", check_cb, c, NULL);
+    if (rc == SQLITE_OK && c->ok) {
+        c->rows = 1; /* foreign_key_check returns no rows when clean */
+        rc = sqlite3_exec(db, "PRAGMA foreign_key_check", check_cb, c, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        bw_why(c->why, c->whylen, "integrity check failed: %s", sqlite3_errmsg(db));
+        return map_err(rc) == BW_OK ? BW_ERR_STORE : map_err(rc);
+    }
+    return c->ok ? BW_OK : BW_ERR_IO;
+}
+
+static enum bw_rc sq_check(void *impl, char *why, size_t whylen)
+{
+    struct check_ctx c = {.why = why, .whylen = whylen, .ok = true};
+    return sq_read(impl, check_fn, &c);
+}
+
+static void sq_stats(void *impl, struct bw_store_stats *out)
+{
+    struct sq_store *s = impl;
+    pthread_mutex_lock(&s->rmu);
+    out->pool_size = s->nreaders;
+    out->pool_in_use = s->readers_in_use;
+    pthread_mutex_unlock(&s->rmu);
+    out->commits = atomic_load(&s->commits);
+    out->commit_batches = atomic_load(&s->batches);
+    out->waits = atomic_load(&s->waits);
+}
+
+const struct bw_store_ops bw_store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .write = sq_write,
+    .read = sq_read,
+    .exec = sq_exec,
+    .query = sq_query,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .check = sq_check,
+    .stats = sq_stats,
+    .row_count = sq_row_count,
+    .row_is_null = sq_row_is_null,
+    .row_int = sq_row_int,
+    .row_text = sq_row_text,
+    .row_blob = sq_row_blob,
+};
