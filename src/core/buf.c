@@ -20,16 +20,16 @@ void bw_buf_init(struct bw_buf *b, size_t max)
 
 static enum bw_rc buf_reserve(struct bw_buf *b, size_t extra)
 {
-    if (extra > b->max || b->len > b->max - extra)
+    if (extra > b->max || b->len > b->max - extra || b->len + extra == SIZE_MAX)
         return BW_ERR_TOOBIG;
-    size_t need = b->len + extra + 1;
+    size_t need = b->len + extra + 1; /* cannot wrap: checked above */
     if (need <= b->cap)
         return BW_OK;
     size_t ncap = b->cap ? b->cap : 64;
     while (ncap < need)
         ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    if (ncap > b->max + 1)
-        ncap = b->max + 1;
+    if (b->max < SIZE_MAX && ncap > b->max + 1)
+        ncap = b->max + 1; /* never allocate more than the cap allows */
     char *nd = bw_realloc(b->data, ncap);
     if (nd == NULL)
         return BW_ERR_NOMEM;

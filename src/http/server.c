@@ -229,8 +229,10 @@ static enum MHD_Result send_problem(struct MHD_Connection *conn, struct bw_req *
             size_t n = strlen(allow);
             snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", bw_method_name(bit));
         }
-        if (req->match.allowed & BW_GET)
-            strncat(allow, ", HEAD", sizeof(allow) - strlen(allow) - 1);
+        if (req->match.allowed & BW_GET) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof(allow) - n, ", HEAD");
+        }
         if (bw_resp_header(&resp, "Allow", allow) != BW_OK)
             bw_log(BW_LOG_WARN, "http.response", "cannot add Allow header");
     }
