@@ -525,9 +525,11 @@ static enum bw_rc render_value(const struct bw_config *cfg, const struct key_def
     case KT_BOOL:
         return bw_buf_appends(out, *(const bool *)(base + k->offset) ? "yes" : "no");
     case KT_U64:
-    case KT_SIZE:
         return bw_buf_appendf(out, "%llu",
                               (unsigned long long)*(const uint64_t *)(base + k->offset));
+    case KT_SIZE:
+        bw_format_size(*(const uint64_t *)(base + k->offset), tmp, sizeof(tmp));
+        return bw_buf_appends(out, tmp);
     case KT_DURATION:
         bw_format_duration(*(const int64_t *)(base + k->offset), tmp, sizeof(tmp));
         return bw_buf_appends(out, tmp);

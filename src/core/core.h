@@ -95,6 +95,8 @@ BW_MUST_CHECK enum bw_rc bw_parse_hostport(const char *s, char *host, size_t hos
                                            uint16_t *port);
 /* Comma-separated list of CIDRs ("10.0.0.0/8, ::1/128"); empty is valid. */
 BW_MUST_CHECK enum bw_rc bw_parse_cidr_list(const char *s);
+/* Formats bytes in the largest exact binary unit ("1MiB", "1500"). */
+void bw_format_size(uint64_t bytes, char *out, size_t cap);
 /* Formats seconds back into the shortest unit form ("15m"). */
 void bw_format_duration(int64_t seconds, char *out, size_t cap);
 /* True if s is valid UTF-8 of exactly len bytes (no overlongs, surrogates). */

@@ -212,6 +212,20 @@ enum bw_rc bw_parse_cidr_list(const char *s)
     return BW_OK;
 }
 
+void bw_format_size(uint64_t bytes, char *out, size_t cap)
+{
+    static const struct unit order[] = {{"TiB", 1ULL << 40}, {"GiB", 1ULL << 30},
+                                        {"MiB", 1ULL << 20}, {"KiB", 1ULL << 10}};
+    for (size_t i = 0; i < BW_ARRAY_LEN(order); i++) {
+        if (bytes != 0 && bytes % order[i].mult == 0) {
+            snprintf(out, cap, "%llu%s", (unsigned long long)(bytes / order[i].mult),
+                     order[i].name);
+            return;
+        }
+    }
+    snprintf(out, cap, "%llu", (unsigned long long)bytes);
+}
+
 void bw_format_duration(int64_t seconds, char *out, size_t cap)
 {
     static const struct unit order[] = {{"y", 365 * 86400}, {"w", 7 * 86400}, {"d", 86400},
