@@ -198,6 +198,26 @@ static bool in_range(const struct key_def *k, uint64_t v)
     return v >= k->min && (k->max == 0 || v <= k->max);
 }
 
+/* A value is kept only if bw_config_render can write it back as an INI line
+ * that reads the same: it fits inih's line buffer, has no control
+ * characters, and nothing inih would take for a comment (";" at the start
+ * or after whitespace, "#" at the start). */
+static bool renders_safely(const struct key_def *k, const char *value, size_t vlen)
+{
+    if (strlen(k->name) + 3 + vlen > INI_MAX_LINE - 2)
+        return false;
+    if (value[0] == ';' || value[0] == '#')
+        return false;
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == ';' && i > 0 && (value[i - 1] == ' ' || value[i - 1] == '\t'))
+            return false;
+    }
+    return true;
+}
+
 /* Parses `value` for key k and stores it; nothing changes on failure. */
 static enum bw_rc apply(struct bw_config *cfg, const struct key_def *k, const char *value)
 {
@@ -205,7 +225,8 @@ static enum bw_rc apply(struct bw_config *cfg, const struct key_def *k, const ch
     uint64_t u;
     int64_t d;
     bool b;
-    if (strlen(value) > 4096 || !bw_utf8_valid(value, strlen(value)))
+    size_t vlen = strlen(value);
+    if (!bw_utf8_valid(value, vlen) || !renders_safely(k, value, vlen))
         return BW_ERR_INVALID;
     switch (k->type) {
     case KT_STRING: {

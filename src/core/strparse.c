@@ -28,7 +28,7 @@ static enum bw_rc read_uint(const char **p, uint64_t max, uint64_t *out)
         return BW_ERR_INVALID;
     for (; is_digit(*s); s++) {
         uint64_t d = (uint64_t)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return BW_ERR_INVALID;
         v = v * 10 + d;
     }

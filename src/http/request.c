@@ -91,6 +91,10 @@ enum bw_rc bw_http_parse_json(const char *content_type, const char *body, size_t
         /* jansson's message describes the syntax, never echoes content at length */
         snprintf(detail, detail_len, "invalid JSON at line %d column %d: %.80s", jerr.line,
                  jerr.column, jerr.text);
+        for (char *p = detail; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20)
+                *p = ' '; /* jansson quotes the offending input: keep details one line */
+        }
         return BW_ERR_INVALID;
     }
     if (!json_is_object(doc)) {

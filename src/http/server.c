@@ -176,6 +176,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     bw_metrics_connections(d);
 }
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) BW_PRINTF(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];

@@ -42,6 +42,10 @@ static void test_file_errors(void **state)
         {"[server]\nmax_body = 1MiB\nmax_body = 2MiB\n", "conf:3: key 'max_body' in section [server] is set twice"},
         {"[server]\nthis is not ini\n", "conf:2: syntax error"},
         {"[database]\nurl = mysql://x\n", "conf:2: invalid value for database.url"},
+        /* regressions (fuzz_config): values that would not render back */
+        {"[tls]\nkey=;\n", "conf:2: invalid value for tls.key"},
+        {"[server]\nsecurity_policy=https://example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+         "conf:2: invalid value for server.security_policy"},
         {"[server]\nlisten = localhost:80\n", "conf:2: invalid value for server.listen"},
     };
     for (size_t i = 0; i < BW_ARRAY_LEN(cases); i++) {

@@ -66,6 +66,11 @@ static void test_u64_bool(void **state)
     assert_int_equal(bw_parse_u64("11", 10, &v), BW_ERR_INVALID);
     assert_int_equal(bw_parse_u64("+1", 10, &v), BW_ERR_INVALID);
     assert_int_equal(bw_parse_u64("", 10, &v), BW_ERR_INVALID);
+    /* regression (fuzz_units): a digit above a small max wrapped (max - d) */
+    assert_int_equal(bw_parse_u64("1", 0, &v), BW_ERR_INVALID);
+    assert_int_equal(bw_parse_u64("65536", 0, &v), BW_ERR_INVALID);
+    assert_int_equal(bw_parse_u64("35", 3, &v), BW_ERR_INVALID);
+    assert_int_equal(bw_parse_u64("3", 3, &v), BW_OK);
     bool b = false;
     assert_int_equal(bw_parse_bool("YES", &b), BW_OK);
     assert_true(b);

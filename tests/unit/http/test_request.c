@@ -41,6 +41,7 @@ static void test_bodies(void **state)
         {"application/json", "{\"a\":1} trailing", 400},
         {"application/json", "{'a':1}", 400},
         {"application/json", "{\"a\":1,}", 400},
+        {"application/json", "\"\\\n", 400}, /* regression (fuzz_json_body): detail stays one line */
     };
     for (size_t i = 0; i < BW_ARRAY_LEN(cases); i++) {
         json_t *doc = NULL;
@@ -53,6 +54,7 @@ static void test_bodies(void **state)
                      detail);
         if (rc != BW_OK)
             assert_true(detail[0] != '\0');
+        assert_null(strchr(detail, '\n'));
         json_decref(doc);
     }
 }
