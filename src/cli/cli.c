@@ -28,6 +28,15 @@ static const struct bw_cli_cmd commands[] = {
      "  --user USER        when started as root: drop to USER after binding and loading keys\n"
      "Stops gracefully on SIGTERM or SIGINT.\n",
      bw_cmd_serve},
+    {"user", "manage user accounts",
+     "Subcommands:\n"
+     "  user add --email E [--password-file F] [--platform-admin]\n"
+     "                     create a user with an initial password (from F, or generated and\n"
+     "                     printed once) that expires in 24 hours and must be changed\n"
+     "  user list          list users\n"
+     "  user lock E | unlock E | disable E | enable E\n"
+     "                     lock/disable also end every session of the user\n",
+     bw_cmd_user},
     {"migrate", "apply pending database migrations",
      "Applies the numbered schema migrations this binary carries and prints the version.\n",
      bw_cmd_migrate},

@@ -8,6 +8,7 @@
  * SIGTERM/SIGINT to stop gracefully. Every refusal is one clear line.
  */
 #include "cli/cli_int.h"
+#include "auth/auth.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -218,6 +219,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    bw_pwhash_init(0); /* CONTROL: AUTH-05 - hashing bounded to one slot per core */
     rc = prepare(cli, &s, listen);
     if (rc == BW_OK)
         rc = reduce_privileges(cli, user);

@@ -7,6 +7,8 @@
 #ifndef BW_HTTP_INT_H
 #define BW_HTTP_INT_H
 
+#include "audit/audit.h"
+#include "auth/auth.h"
 #include "http/http.h"
 
 #include <jansson.h>
@@ -23,13 +25,15 @@ enum bw_method {
 
 /* Who may call a route. Later issues add session/API-key/RBAC levels. */
 enum bw_auth {
-    BW_AUTH_NONE,     /* public: health, metrics, security.txt */
-    BW_AUTH_REQUIRED, /* any authenticated principal (identity issue) */
+    BW_AUTH_NONE,     /* public: health, metrics, security.txt, login */
+    BW_AUTH_REQUIRED, /* a valid session (Authorization: Bearer) */
 };
 
 /* Route flags. */
 #define BW_ROUTE_JSON_BODY (1u << 0) /* requires an application/json object body */
 #define BW_ROUTE_TEXT (1u << 1)      /* answers text, not JSON (no Cache-Control rule) */
+#define BW_ROUTE_EXPIRED_OK (1u << 2) /* open to sessions whose password expired */
+#define BW_ROUTE_THROTTLED (1u << 3)  /* unauthenticated auth route: per-address limit */
 
 #define BW_MAX_PARAMS 6
 #define BW_MAX_PARAM_LEN 128
@@ -89,6 +93,14 @@ BW_MUST_CHECK enum bw_rc bw_http_parse_json(const char *content_type, const char
 /* True for "application/json" with optional "; charset=utf-8". */
 bool bw_http_is_json_type(const char *content_type);
 
+/* Body schema helpers (request.c): unknown members are field errors; a
+ * string member must be a JSON string of at most `max` bytes. */
+void bw_body_only(const json_t *body, const char *const *allowed, size_t n,
+                  struct bw_field_errors *fe);
+const char *bw_body_string(const json_t *body, const char *name, size_t max, size_t *len,
+                           struct bw_field_errors *fe);
+void bw_field_error(struct bw_field_errors *fe, const char *field, const char *message);
+
 struct bw_resp_header {
     char *name;
     char *value;
@@ -120,6 +132,8 @@ struct bw_req {
     char early_detail[160];
     struct bw_buf body;
     json_t *json;              /* parsed body, owned */
+    bool authenticated;
+    struct bw_principal principal;
     int status;                /* final status, for the access log */
     size_t bytes_out;
 };
@@ -146,6 +160,19 @@ void bw_resp_from_rc(struct bw_resp *resp, enum bw_rc rc);
 void bw_metrics_observe(size_t route_index, int status, uint64_t ns);
 BW_MUST_CHECK enum bw_rc bw_metrics_render(struct bw_store *store, struct bw_buf *out);
 void bw_metrics_connections(int delta);
+
+/* Per-address token bucket (ratelimit.c); false = refuse, retry_after set. */
+bool bw_ratelimit_take(const char *addr, unsigned *retry_after);
+/* The audit context of a request. */
+void bw_req_audit_ctx(const struct bw_req *req, struct bw_audit_ctx *ctx);
+
+/* Identity handlers (api_auth.c). */
+enum bw_rc bw_api_login(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_logout(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_password(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_sessions(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_session_delete(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_me(struct bw_req *req, struct bw_resp *resp);
 
 /* System handlers (api_system.c). */
 enum bw_rc bw_api_healthz(struct bw_req *req, struct bw_resp *resp);

@@ -113,3 +113,47 @@ enum bw_rc bw_http_parse_json(const char *content_type, const char *body, size_t
     *out = doc;
     return BW_OK;
 }
+
+void bw_field_error(struct bw_field_errors *fe, const char *field, const char *message)
+{
+    if (fe->n == BW_MAX_FIELD_ERRORS)
+        return;
+    snprintf(fe->e[fe->n].field, sizeof(fe->e[0].field), "%s", field);
+    snprintf(fe->e[fe->n].message, sizeof(fe->e[0].message), "%s", message);
+    fe->n++;
+}
+
+void bw_body_only(const json_t *body, const char *const *allowed, size_t n,
+                  struct bw_field_errors *fe)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)body, k, v) {
+        bool known = false;
+        for (size_t i = 0; i < n && !known; i++)
+            known = strcmp(k, allowed[i]) == 0;
+        if (!known)
+            bw_field_error(fe, bw_utf8_valid(k, strlen(k)) && strlen(k) < 60 ? k : "(member)",
+                           "unknown member");
+    }
+}
+
+const char *bw_body_string(const json_t *body, const char *name, size_t max, size_t *len,
+                           struct bw_field_errors *fe)
+{
+    json_t *v = json_object_get(body, name);
+    if (v == NULL) {
+        bw_field_error(fe, name, "required");
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        bw_field_error(fe, name, "must be a string");
+        return NULL;
+    }
+    if (json_string_length(v) > max) {
+        bw_field_error(fe, name, "too long");
+        return NULL;
+    }
+    *len = json_string_length(v);
+    return json_string_value(v);
+}

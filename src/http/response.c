@@ -158,6 +158,8 @@ static const char *slug_for(int status)
         return "body-too-large";
     case 415:
         return "unsupported-media-type";
+    case 429:
+        return "too-many-requests";
     case 503:
         return "unavailable";
     default:

@@ -11,6 +11,14 @@ const struct bw_route bw_routes[] = {
     {BW_GET, "/metrics", bw_api_metrics, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
     {BW_GET, "/.well-known/security.txt", bw_api_security_txt, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
     {BW_GET, "/security-policy", bw_api_security_policy, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
+    {BW_POST, "/api/v1/auth/login", bw_api_login, BW_AUTH_NONE,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_THROTTLED, 4096},
+    {BW_POST, "/api/v1/auth/logout", bw_api_logout, BW_AUTH_REQUIRED, BW_ROUTE_EXPIRED_OK, 0},
+    {BW_POST, "/api/v1/auth/password", bw_api_password, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_EXPIRED_OK, 8192},
+    {BW_GET, "/api/v1/auth/sessions", bw_api_sessions, BW_AUTH_REQUIRED, 0, 0},
+    {BW_DELETE, "/api/v1/auth/sessions/{id}", bw_api_session_delete, BW_AUTH_REQUIRED, 0, 0},
+    {BW_GET, "/api/v1/users/me", bw_api_me, BW_AUTH_REQUIRED, BW_ROUTE_EXPIRED_OK, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

@@ -312,6 +312,40 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     return false;
 }
 
+/* Throttling and authentication, as the route row declares, before any
+ * handler runs. Answers (resp->status set) when the request may not go on. */
+static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
+{
+    const struct bw_route *route = req->match.route;
+    if (route->flags & BW_ROUTE_THROTTLED) {
+        unsigned retry = 1;
+        char value[16];
+        if (!bw_ratelimit_take(req->remote, &retry)) {
+            snprintf(value, sizeof(value), "%u", retry);
+            enum bw_rc rc = bw_resp_problem(resp, 429, "too-many-requests",
+                                            "too many attempts from this address", NULL);
+            return rc == BW_OK ? bw_resp_header(resp, "Retry-After", value) : rc;
+        }
+    }
+    if (route->auth == BW_AUTH_NONE)
+        return BW_OK;
+    const char *authz =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = authz != NULL && strncmp(authz, "Bearer ", 7) == 0 ? authz + 7 : NULL;
+    enum bw_rc rc = token != NULL ? bw_session_authenticate(req->deps->store, req->deps->cfg,
+                                                            token, &req->principal)
+                                  : BW_ERR_PERM;
+    if (rc == BW_ERR_PERM)
+        return bw_resp_problem(resp, 401, "unauthenticated", "authentication required", NULL);
+    if (rc != BW_OK)
+        return rc;
+    req->authenticated = true;
+    if (req->principal.password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
+        return bw_resp_problem(resp, 403, "password-expired",
+                               "the password has expired: change it first", NULL);
+    return BW_OK;
+}
+
 static void dispatch(struct bw_req *req, struct bw_resp *resp)
 {
     const struct bw_route *route = req->match.route;
@@ -332,12 +366,13 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
             bw_resp_from_rc(resp, BW_ERR_NOMEM);
         return;
     }
-    if (route->auth != BW_AUTH_NONE) {
-        if (bw_resp_problem(resp, 401, NULL, "authentication required", NULL) != BW_OK)
-            bw_resp_from_rc(resp, BW_ERR_NOMEM);
+    enum bw_rc rc = check_access(req, resp);
+    if (rc != BW_OK || resp->status != 0) {
+        if (resp->status == 0)
+            bw_resp_from_rc(resp, rc);
         return;
     }
-    enum bw_rc rc = route->handler(req, resp);
+    rc = route->handler(req, resp);
     if (rc != BW_OK && resp->status == 0)
         bw_resp_from_rc(resp, rc);
     if (rc != BW_OK)

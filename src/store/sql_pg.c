@@ -12,4 +12,65 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
     [BW_STMT_META_COUNT_LIKE] = "SELECT count(*) FROM bw_meta WHERE left(key, length($1)) = $1",
     [BW_STMT_META_LIST_LIKE] = "SELECT key, value FROM bw_meta "
                                "WHERE left(key, length($1)) = $1 ORDER BY key LIMIT $2",
+    [BW_STMT_USER_INSERT] =
+        "INSERT INTO bw_users(id, email, platform_admin, password_hash, "
+        "password_changed_at, password_expires_at, must_change, created_at) VALUES ($1, "
+        "$2, $3, $4, $5, $6, $7, $8)",
+    [BW_STMT_USER_BY_EMAIL] =
+        "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
+        "password_expires_at, must_change, failed_count, locked_until, created_at, "
+        "last_login_at FROM bw_users WHERE email = $1",
+    [BW_STMT_USER_BY_ID] =
+        "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
+        "password_expires_at, must_change, failed_count, locked_until, created_at, "
+        "last_login_at FROM bw_users WHERE id = $1",
+    [BW_STMT_USER_CLAIM_ATTEMPT] =
+        "UPDATE bw_users SET failed_count = CASE WHEN locked_until <> 0 THEN 1 ELSE "
+        "failed_count + 1 END, locked_until = CASE WHEN (CASE WHEN locked_until <> 0 THEN"
+        " 1 ELSE failed_count + 1 END) >= $2 THEN $3::bigint ELSE 0 END WHERE id = $1 AND "
+        "locked_until <= $4 RETURNING failed_count, locked_until",
+    [BW_STMT_USER_LOGIN_OK] =
+        "UPDATE bw_users SET failed_count = 0, locked_until = 0, last_login_at = $2 WHERE"
+        " id = $1",
+    [BW_STMT_USER_SET_PASSWORD] =
+        "UPDATE bw_users SET password_hash = $2, password_changed_at = $3, "
+        "password_expires_at = $4, must_change = $5 WHERE id = $1",
+    [BW_STMT_USER_SET_STATUS] =
+        "UPDATE bw_users SET status = $2 WHERE id = $1",
+    [BW_STMT_USER_UNLOCK] =
+        "UPDATE bw_users SET failed_count = 0, locked_until = 0 WHERE id = $1",
+    [BW_STMT_USER_LOCK] =
+        "UPDATE bw_users SET locked_until = $2 WHERE id = $1",
+    [BW_STMT_USER_LIST] =
+        "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
+        "password_expires_at, must_change, failed_count, locked_until, created_at, "
+        "last_login_at FROM bw_users ORDER BY email LIMIT $1",
+    [BW_STMT_PWHIST_INSERT] =
+        "INSERT INTO bw_password_history(user_id, hash, created_at) VALUES ($1, $2, $3)",
+    [BW_STMT_PWHIST_RECENT] =
+        "SELECT hash FROM bw_password_history WHERE user_id = $1 ORDER BY created_at DESC"
+        " LIMIT $2",
+    [BW_STMT_PWHIST_TRIM] =
+        "DELETE FROM bw_password_history WHERE user_id = $1 AND ctid NOT IN (SELECT ctid "
+        "FROM bw_password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2)",
+    [BW_STMT_SESSION_INSERT] =
+        "INSERT INTO bw_sessions(id, token_hash, user_id, created_at, last_seen_at, "
+        "expires_at, password_only, remote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    [BW_STMT_SESSION_BY_TOKEN] =
+        "SELECT id, user_id, created_at, last_seen_at, expires_at, password_only FROM "
+        "bw_sessions WHERE token_hash = $1",
+    [BW_STMT_SESSION_TOUCH] =
+        "UPDATE bw_sessions SET last_seen_at = $2 WHERE id = $1",
+    [BW_STMT_SESSION_DELETE] =
+        "DELETE FROM bw_sessions WHERE id = $1 AND user_id = $2",
+    [BW_STMT_SESSION_DELETE_USER] =
+        "DELETE FROM bw_sessions WHERE user_id = $1",
+    [BW_STMT_SESSION_LIST_USER] =
+        "SELECT id, created_at, last_seen_at, expires_at, remote FROM bw_sessions WHERE "
+        "user_id = $1 ORDER BY last_seen_at, created_at",
+    [BW_STMT_SESSION_PURGE] =
+        "DELETE FROM bw_sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+    [BW_STMT_AUDIT_INSERT] =
+        "INSERT INTO bw_audit_events(ts, actor, action, target, outcome, remote, "
+        "request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 };

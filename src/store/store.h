@@ -27,6 +27,8 @@
 
 #include "core/core.h"
 
+#include <string.h> /* strlen in BW_VTEXT */
+
 struct bw_store;
 struct bw_tx;
 struct bw_row;
@@ -38,7 +40,51 @@ enum bw_stmt {
     BW_STMT_META_DELETE,     /* (key) */
     BW_STMT_META_COUNT_LIKE, /* (prefix) -> (count) rows whose key starts with prefix */
     BW_STMT_META_LIST_LIKE,  /* (prefix, limit) -> (key, value) ordered by key */
+    /* identity (auth/) */
+    BW_STMT_USER_INSERT, /* (id, email, platform_admin, hash, changed_at, expires_at|NULL,
+                            must_change, created_at) */
+    BW_STMT_USER_BY_EMAIL, /* (email) -> USER_COLUMNS */
+    BW_STMT_USER_BY_ID,    /* (id) -> USER_COLUMNS */
+    BW_STMT_USER_CLAIM_ATTEMPT, /* (id, max_failures, locked_until_if_max, now)
+                                   -> (failed_count, locked_until); no row when locked */
+    BW_STMT_USER_LOGIN_OK,      /* (id, now) resets failures, records the login */
+    BW_STMT_USER_SET_PASSWORD,  /* (id, hash, changed_at, expires_at|NULL, must_change) */
+    BW_STMT_USER_SET_STATUS,    /* (id, status) */
+    BW_STMT_USER_UNLOCK,        /* (id) */
+    BW_STMT_USER_LOCK,          /* (id, locked_until) */
+    BW_STMT_USER_LIST,          /* (limit) -> USER_COLUMNS ordered by email */
+    BW_STMT_PWHIST_INSERT,      /* (user_id, hash, created_at) */
+    BW_STMT_PWHIST_RECENT,      /* (user_id, limit) -> (hash) newest first */
+    BW_STMT_PWHIST_TRIM,        /* (user_id, keep) deletes all but the newest `keep` */
+    BW_STMT_SESSION_INSERT,     /* (id, token_hash, user_id, created_at, last_seen_at,
+                                   expires_at, password_only, remote) */
+    BW_STMT_SESSION_BY_TOKEN,   /* (token_hash) -> (id, user_id, created_at, last_seen_at,
+                                   expires_at, password_only) */
+    BW_STMT_SESSION_TOUCH,      /* (id, now) */
+    BW_STMT_SESSION_DELETE,     /* (id, user_id) */
+    BW_STMT_SESSION_DELETE_USER, /* (user_id) */
+    BW_STMT_SESSION_LIST_USER,  /* (user_id) -> (id, created_at, last_seen_at, expires_at,
+                                   remote) least recently used first */
+    BW_STMT_SESSION_PURGE,      /* (now, idle_cutoff) removes expired and idle sessions */
+    BW_STMT_AUDIT_INSERT,       /* (ts, actor, action, target, outcome, remote, request_id,
+                                   details) */
     BW_STMT__COUNT
+};
+
+/* Columns of BW_STMT_USER_BY_EMAIL / _BY_ID / _LIST, in this order. */
+enum bw_user_col {
+    BW_UCOL_ID,
+    BW_UCOL_EMAIL,
+    BW_UCOL_STATUS,
+    BW_UCOL_PLATFORM_ADMIN,
+    BW_UCOL_PASSWORD_HASH,
+    BW_UCOL_PASSWORD_CHANGED_AT,
+    BW_UCOL_PASSWORD_EXPIRES_AT,
+    BW_UCOL_MUST_CHANGE,
+    BW_UCOL_FAILED_COUNT,
+    BW_UCOL_LOCKED_UNTIL,
+    BW_UCOL_CREATED_AT,
+    BW_UCOL_LAST_LOGIN_AT,
 };
 
 enum bw_val_type { BW_VAL_NULL, BW_VAL_INT, BW_VAL_TEXT, BW_VAL_BLOB };
