@@ -1,6 +1,7 @@
 /*
- * auth.h - identity: password policy and hashing today; sessions, lockout,
- * MFA and API keys arrive with the rest of the identity issue.
+ * auth.h - identity: password policy and hashing, users, sessions and
+ * lockout, and the TOTP second factor with recovery codes; API keys arrive
+ * with the rest of the identity issue.
  *
  * Passwords are hashed with Argon2id (libsodium crypto_pwhash_str) on a
  * bounded pool of hashing slots sized to the cores, so a login flood queues
@@ -53,6 +54,11 @@ BW_MUST_CHECK enum bw_rc bw_pwhash_verify(const char *stored, const char *pw, si
                                           bool *rehash);
 /* Verifies against a fixed dummy hash: unknown accounts cost the same time. */
 void bw_pwhash_dummy(const char *pw, size_t len);
+/* An administrator-issued initial password: 20 characters from a set
+ * without look-alikes, with upper, lower and digit so that any profile
+ * accepts it. Wipe `out` after use. */
+#define BW_PASSWORD_GEN_LEN 20
+void bw_password_generate(char out[BW_PASSWORD_GEN_LEN + 1]);
 
 /* ---- users (user.c) ------------------------------------------------------- */
 struct bw_store;
@@ -74,6 +80,10 @@ struct bw_user {
     int64_t locked_until;
     int64_t created_at;
     int64_t last_login_at;
+    bool mfa_enabled;         /* TOTP confirmed: every session needs the second factor */
+    bool mfa_pending;         /* an enrolment awaits confirmation */
+    int64_t otp_failed_count; /* counted apart from password failures */
+    int64_t otp_locked_until;
 };
 
 /* Trims and lower-cases an address and checks its shape (local@domain). */
@@ -121,6 +131,8 @@ struct bw_principal {
     char email[BW_EMAIL_MAX + 1];
     bool platform_admin;
     bool password_only; /* expired password: may only change it or log out */
+    bool mfa_enabled;   /* the user has a confirmed second factor */
+    bool mfa_verified;  /* this session has completed it */
 };
 
 struct bw_login {
@@ -129,6 +141,7 @@ struct bw_login {
     char user_id[BW_ID_LEN + 1];
     int64_t expires_at;
     bool password_expired;
+    bool mfa_required; /* the user has MFA: the session starts without its second factor */
 };
 
 /* The login flow (CONTROL: AUTH-07, SESS-01..02): lockout counted atomically
@@ -155,5 +168,90 @@ BW_MUST_CHECK enum bw_rc bw_session_list(struct bw_store *st, const struct bw_pr
 BW_MUST_CHECK enum bw_rc bw_session_purge(struct bw_store *st, const struct bw_config *cfg);
 /* Within a write transaction: ends every session of a user. */
 BW_MUST_CHECK enum bw_rc bw_session_end_all(struct bw_tx *tx, const char *user_id);
+
+/* ---- TOTP (totp.c): RFC 6238 through liboath ------------------------------ */
+#define BW_TOTP_SEED_BYTES 20 /* 160 bits, RFC 4226's recommendation for SHA-1 */
+#define BW_TOTP_DIGITS 6
+#define BW_TOTP_PERIOD 30 /* seconds per time step */
+#define BW_TOTP_WINDOW 1  /* steps accepted either side of now */
+#define BW_TOTP_B32_LEN 32 /* base32 of the seed, no padding */
+
+/* Checks a code of exactly `digits` ASCII digits (6..8) against the seed at
+ * time `now`, accepting the steps now-window..now+window; HMAC-SHA-1, steps
+ * of BW_TOTP_PERIOD from the epoch. BW_OK with *step set to the matching
+ * time-step counter; BW_ERR_PERM when none matches; BW_ERR_INVALID for a
+ * malformed code. Compares in constant time. Knows nothing of replay: the
+ * caller refuses steps at or before the last one it accepted. */
+BW_MUST_CHECK enum bw_rc bw_totp_verify(const uint8_t *seed, size_t seed_len, unsigned digits,
+                                        const char *code, int64_t now, unsigned window,
+                                        int64_t *step);
+/* The code of the step containing `now` (tests, tooling); out holds digits+1. */
+BW_MUST_CHECK enum bw_rc bw_totp_generate(const uint8_t *seed, size_t seed_len, unsigned digits,
+                                          int64_t now, char out[9]);
+/* RFC 4648 base32, upper case, no padding, NUL-terminated; BW_ERR_TOOBIG
+ * when out[cap] is too small. */
+BW_MUST_CHECK enum bw_rc bw_base32_encode(const uint8_t *bin, size_t len, char *out, size_t cap);
+/* Appends the Key URI of an authenticator app:
+ * otpauth://totp/Bulwark:<email>?secret=...&issuer=Bulwark&algorithm=SHA1&digits=6&period=30
+ * with the e-mail percent-encoded. The URI holds the secret: free with wipe. */
+BW_MUST_CHECK enum bw_rc bw_totp_uri(const char *email, const char *secret_b32,
+                                     struct bw_buf *out);
+/* Appends `text` as a QR code (libqrencode, level M) drawn as an SVG of
+ * rectangles: xmlns set, no scripts, no external references. */
+BW_MUST_CHECK enum bw_rc bw_qr_svg(const char *text, struct bw_buf *out);
+
+/* ---- the second factor (mfa.c; CONTROL: AUTH-02, AC-05) -------------------- */
+struct bw_keyring;
+
+#define BW_RECOVERY_CODES 10
+#define BW_RECOVERY_CODE_LEN 11 /* "xxxxx-xxxxx": 10 Crockford base32 characters, 50 bits */
+
+/* An enrolment shown once to its owner. Holds the secret (also inside uri
+ * and svg): release with bw_mfa_enrolment_cleanup, which wipes. */
+struct bw_mfa_enrolment {
+    char secret[BW_TOTP_B32_LEN + 1];
+    struct bw_buf uri;
+    struct bw_buf svg;
+};
+void bw_mfa_enrolment_cleanup(struct bw_mfa_enrolment *e);
+
+/* New recovery codes, shown once; the store keeps only their hashes. Wipe. */
+struct bw_recovery_codes {
+    char code[BW_RECOVERY_CODES][BW_RECOVERY_CODE_LEN + 1];
+};
+
+/* Starts (or restarts) an enrolment for the principal's user: a new random
+ * seed, sealed under "totp:<user id>", stored as pending. BW_ERR_EXISTS
+ * when MFA is already enabled; BW_ERR_UNSUPPORTED without AES-GCM. */
+BW_MUST_CHECK enum bw_rc bw_mfa_enroll(struct bw_store *st, const struct bw_keyring *kr,
+                                       const struct bw_audit_ctx *ctx,
+                                       const struct bw_principal *p,
+                                       struct bw_mfa_enrolment *out);
+/* Confirms the pending enrolment with a current code: MFA becomes enabled,
+ * this session counts as verified and ten new recovery codes are issued.
+ * BW_ERR_NOTFOUND without a pending enrolment; BW_ERR_EXISTS when already
+ * enabled; BW_ERR_INVALID for a malformed code; BW_ERR_PERM for a wrong or
+ * used code or while OTP attempts are locked out (one answer for all). */
+BW_MUST_CHECK enum bw_rc bw_mfa_confirm(struct bw_store *st, const struct bw_config *cfg,
+                                        const struct bw_keyring *kr,
+                                        const struct bw_audit_ctx *ctx,
+                                        const struct bw_principal *p, const char *code,
+                                        struct bw_recovery_codes *out);
+/* Completes the session's second factor with a TOTP code or a recovery
+ * code (each usable once). *recovery tells which was used. BW_ERR_NOTFOUND
+ * when the user has no MFA; otherwise as bw_mfa_confirm. */
+BW_MUST_CHECK enum bw_rc bw_mfa_verify(struct bw_store *st, const struct bw_config *cfg,
+                                       const struct bw_keyring *kr,
+                                       const struct bw_audit_ctx *ctx,
+                                       const struct bw_principal *p, const char *code,
+                                       bool *recovery);
+/* Administrative reset by `actor`: MFA off, seeds and recovery codes gone,
+ * every session of the user ended; audited with a G-15 notification event.
+ * BW_ERR_NOTFOUND / BW_ERR_INVALID for an unknown or malformed e-mail. */
+BW_MUST_CHECK enum bw_rc bw_mfa_reset(struct bw_store *st, const struct bw_audit_ctx *ctx,
+                                      const char *actor, const char *email);
+/* Within a transaction: how many unused recovery codes the user has. */
+BW_MUST_CHECK enum bw_rc bw_mfa_recovery_left(struct bw_tx *tx, const char *user_id,
+                                              int64_t *out);
 
 #endif

@@ -8,7 +8,8 @@
  * cracklib) and passwords containing the e-mail's local part.
  * Hashing: crypto_pwhash_str (Argon2id) at m=19 MiB, t=2, p=1 or stronger,
  * at most `slots` hashes at a time so that a flood of logins cannot use more
- * than the cores and the memory we planned for.
+ * than the cores and the memory we planned for. Also generates the random
+ * initial passwords administrators issue (CONTROL: G-08).
  * Never: log a password, copy it outside sodium_malloc memory, or say in an
  * error message what the password was.
  */
@@ -99,7 +100,7 @@ static bool is_common(const char *pw, size_t len)
     common = r == PWQ_ERROR_CRACKLIB_CHECK || r == PWQ_ERROR_PALINDROME ||
              r == PWQ_ERROR_ROTATED || r == PWQ_ERROR_CASE_CHANGES_ONLY;
 out:
-    free(aux); /* libpwquality allocates aux with malloc */
+    /* aux is cracklib's static message or an integer, never to be freed */
     pwquality_free_settings(pwq);
     sodium_free(copy);
     return common;
@@ -201,4 +202,21 @@ void bw_pwhash_dummy(const char *pw, size_t len)
     }
     pthread_mutex_unlock(&pool_mu);
     (void)!bw_pwhash_verify(dummy, pw, len, &rehash);
+}
+
+void bw_password_generate(char out[BW_PASSWORD_GEN_LEN + 1])
+{
+    static const char set[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    for (int i = 0; i < BW_PASSWORD_GEN_LEN; i++)
+        out[i] = set[randombytes_uniform(sizeof(set) - 1)];
+    /* one of each class at a random position: upper (24), lower (25), digit (8) */
+    uint32_t a = randombytes_uniform(BW_PASSWORD_GEN_LEN);
+    uint32_t b = (a + 1 + randombytes_uniform(BW_PASSWORD_GEN_LEN - 1)) % BW_PASSWORD_GEN_LEN;
+    uint32_t c = a;
+    while (c == a || c == b)
+        c = randombytes_uniform(BW_PASSWORD_GEN_LEN);
+    out[a] = set[randombytes_uniform(24)];
+    out[b] = set[24 + randombytes_uniform(25)];
+    out[c] = set[49 + randombytes_uniform(8)];
+    out[BW_PASSWORD_GEN_LEN] = '\0';
 }

@@ -9,7 +9,10 @@
  * while the lock holds, so concurrent guesses cannot outrun the counter and
  * several serve processes share it. A locked account, an unknown e-mail and
  * a wrong password cost the same Argon2id verification and give the same
- * answer. Never logs or stores a token or password.
+ * answer. A session of a user with MFA starts without its second factor
+ * (mfa_verified = 0; mfa.c completes it) and the principal says so, for the
+ * router to enforce (CONTROL: AUTH-02). Never logs or stores a token or
+ * password.
  */
 #include "audit/audit.h"
 #include "auth/auth.h"
@@ -168,8 +171,9 @@ static enum bw_rc success_fn(struct bw_tx *tx, void *arg)
     if (rc == BW_OK)
         rc = bw_audit_append(tx, s->ctx, actor, "auth.login.succeeded", s->u->id,
                              BW_AUDIT_SUCCESS,
-                             json_pack("{s:s, s:b}", "session", s->out->session_id,
-                                       "password_expired", s->out->password_expired));
+                             json_pack("{s:s, s:b, s:b}", "session", s->out->session_id,
+                                       "password_expired", s->out->password_expired,
+                                       "mfa_required", s->out->mfa_required));
     return rc;
 }
 
@@ -230,6 +234,7 @@ enum bw_rc bw_auth_login(struct bw_store *st, const struct bw_config *cfg,
     out->expires_at = c.now + cfg->session_absolute_timeout;
     out->password_expired =
         u.must_change || (u.password_expires_at != 0 && u.password_expires_at <= c.now);
+    out->mfa_required = u.mfa_enabled; /* CONTROL: AUTH-02 - the session starts unverified */
     rc = bw_store_write(st, success_fn, &s);
     if (rc != BW_OK)
         sodium_memzero(out, sizeof(*out));
@@ -245,6 +250,7 @@ struct lookup {
     char user_id[BW_ID_LEN + 1];
     int64_t last_seen, expires;
     bool password_only;
+    bool mfa_verified;
     struct bw_user u;
 };
 
@@ -261,6 +267,7 @@ static enum bw_rc lookup_row(void *arg, const struct bw_row *row)
     l->last_seen = bw_row_int(row, 3);
     l->expires = bw_row_int(row, 4);
     l->password_only = bw_row_int(row, 5) != 0;
+    l->mfa_verified = bw_row_int(row, 6) != 0;
     l->found = true;
     return BW_OK;
 }
@@ -333,6 +340,8 @@ enum bw_rc bw_session_authenticate(struct bw_store *st, const struct bw_config *
     memcpy(out->email, l.u.email, sizeof(out->email));
     out->platform_admin = l.u.platform_admin;
     out->password_only = l.password_only;
+    out->mfa_enabled = l.u.mfa_enabled;
+    out->mfa_verified = l.u.mfa_enabled && l.mfa_verified;
     return BW_OK;
 }
 

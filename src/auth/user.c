@@ -68,6 +68,10 @@ static enum bw_rc user_row(void *arg, const struct bw_row *row)
     u->last_login_at = bw_row_is_null(row, BW_UCOL_LAST_LOGIN_AT)
                            ? 0
                            : bw_row_int(row, BW_UCOL_LAST_LOGIN_AT);
+    u->mfa_enabled = bw_row_int(row, BW_UCOL_MFA_ENABLED) != 0;
+    u->mfa_pending = bw_row_int(row, BW_UCOL_MFA_PENDING) != 0;
+    u->otp_failed_count = bw_row_int(row, BW_UCOL_OTP_FAILED_COUNT);
+    u->otp_locked_until = bw_row_int(row, BW_UCOL_OTP_LOCKED_UNTIL);
     return u->id[0] != '\0' ? BW_OK : BW_ERR_STORE;
 }
 

@@ -34,8 +34,13 @@ static const struct bw_cli_cmd commands[] = {
      "                     create a user with an initial password (from F, or generated and\n"
      "                     printed once) that expires in 24 hours and must be changed\n"
      "  user list          list users\n"
+     "  user show E        one user's state: status, locks, password expiry, MFA, recovery\n"
+     "                     codes left (with --json as one JSON object); never secrets\n"
      "  user lock E | unlock E | disable E | enable E\n"
-     "                     lock/disable also end every session of the user\n",
+     "                     lock/disable also end every session of the user; unlock also\n"
+     "                     clears a lock-out of one-time codes\n"
+     "  user reset-mfa E   clear the user's TOTP second factor and recovery codes and end\n"
+     "                     every session of the user (they enrol again at next login)\n",
      bw_cmd_user},
     {"migrate", "apply pending database migrations",
      "Applies the numbered schema migrations this binary carries and prints the version.\n",

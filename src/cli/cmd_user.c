@@ -1,9 +1,11 @@
 /*
- * cmd_user.c - `bulwark user add|list|show|lock|unlock|disable|enable`.
- * Users created here get an administrator-issued initial password: read
- * from --password-file, or generated and printed once; either way it
- * expires in 24 hours and must be changed at first login (CONTROL: G-08).
- * Every change is audited with actor "cli". Passwords are wiped after use.
+ * cmd_user.c - `bulwark user add|list|show|lock|unlock|disable|enable|
+ * reset-mfa`. Users created here get an administrator-issued initial
+ * password: read from --password-file, or generated and printed once; either
+ * way it expires in 24 hours and must be changed at first login (CONTROL:
+ * G-08). reset-mfa clears a user's second factor and recovery codes and ends
+ * their sessions (CONTROL: AUTH-02). Every change is audited with actor
+ * "cli". Passwords are wiped after use; show never prints a secret or hash.
  */
 #include "audit/audit.h"
 #include "auth/auth.h"
@@ -44,19 +46,6 @@ static enum bw_rc open_store(struct bw_cli *cli, struct bw_config *cfg, struct b
     return rc;
 }
 
-/* A generated initial password: 20 characters from a set without look-alikes,
- * with upper, lower and digit guaranteed so any policy profile accepts it. */
-static void generate_password(char out[21])
-{
-    static const char set[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    for (int i = 0; i < 20; i++)
-        out[i] = set[randombytes_uniform(sizeof(set) - 1)];
-    out[0] = set[randombytes_uniform(24)];
-    out[1] = set[24 + randombytes_uniform(25)];
-    out[2] = set[49 + randombytes_uniform(8)];
-    out[20] = '\0';
-}
-
 static enum bw_rc user_add(struct bw_cli *cli, int argc, char **argv)
 {
     const char *email = NULL, *pwfile = NULL;
@@ -92,8 +81,8 @@ static enum bw_rc user_add(struct bw_cli *cli, int argc, char **argv)
         if (rc != BW_OK)
             bw_cli_error("%s", why);
     } else {
-        generate_password(pw);
-        len = 20;
+        bw_password_generate(pw);
+        len = BW_PASSWORD_GEN_LEN;
         generated = true;
     }
     if (rc == BW_OK)
@@ -207,16 +196,132 @@ static enum bw_rc user_list(struct bw_cli *cli, int argc, char **argv)
     return rc;
 }
 
+static enum bw_rc user_reset_mfa(struct bw_cli *cli, int argc, char **argv)
+{
+    if (argc != 2)
+        return bw_cli_usage(cli, "user reset-mfa needs exactly one e-mail address");
+    struct bw_config cfg;
+    struct bw_store *st = NULL;
+    enum bw_rc rc = open_store(cli, &cfg, &st);
+    if (rc != BW_OK)
+        return rc;
+    struct bw_audit_ctx ctx = {"-", "-"};
+    rc = bw_mfa_reset(st, &ctx, "cli", argv[1]);
+    if (rc == BW_OK)
+        printf(cli->json ? "{\"email\":\"%s\",\"done\":\"reset-mfa\"}\n"
+                         : "%s: MFA and recovery codes cleared, sessions ended\n",
+               argv[1]);
+    else if (rc == BW_ERR_NOTFOUND || rc == BW_ERR_INVALID)
+        bw_cli_error("no user with e-mail %s", argv[1]);
+    else
+        bw_cli_error("cannot reset MFA: %s", bw_rc_str(rc));
+    bw_store_close(st);
+    bw_config_cleanup(&cfg);
+    return rc;
+}
+
+struct show {
+    const char *email;
+    struct bw_user u;
+    int64_t recovery_left;
+};
+
+static enum bw_rc show_fn(struct bw_tx *tx, void *arg)
+{
+    struct show *s = arg;
+    enum bw_rc rc = bw_user_by_email(tx, s->email, &s->u);
+    if (rc == BW_OK)
+        rc = bw_mfa_recovery_left(tx, s->u.id, &s->recovery_left);
+    return rc;
+}
+
+/* A user as JSON: state only, never a hash, seed or code. */
+static json_t *show_json(const struct show *s)
+{
+    const struct bw_user *u = &s->u;
+    int64_t now = bw_time_now();
+    char created[21], last[21], expires[21];
+    bw_time_format(u->created_at, created);
+    bw_time_format(u->last_login_at, last);
+    bw_time_format(u->password_expires_at, expires);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:s}", "id", u->id, "email",
+        u->email, "status", u->status, "platform_admin", u->platform_admin, "locked",
+        u->locked_until > now, "must_change_password", u->must_change, "mfa_enabled",
+        u->mfa_enabled, "mfa_enrolment_pending", u->mfa_pending, "otp_locked",
+        u->otp_locked_until > now, "recovery_codes_left", (json_int_t)s->recovery_left,
+        "created_at", created);
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "last_login_at", u->last_login_at ? json_string(last) : json_null());
+    json_object_set_new(o, "password_expires_at",
+                        u->password_expires_at ? json_string(expires) : json_null());
+    return o;
+}
+
+static void show_text(const json_t *o)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) {
+        if (json_is_string(v))
+            printf("%-22s %s\n", k, json_string_value(v));
+        else if (json_is_integer(v))
+            printf("%-22s %lld\n", k, (long long)json_integer_value(v));
+        else
+            printf("%-22s %s\n", k, json_is_true(v) ? "yes" : json_is_null(v) ? "-" : "no");
+    }
+}
+
+static enum bw_rc user_show(struct bw_cli *cli, int argc, char **argv)
+{
+    char norm[BW_EMAIL_MAX + 1];
+    struct bw_config cfg;
+    struct bw_store *st = NULL;
+    if (argc != 2)
+        return bw_cli_usage(cli, "user show needs exactly one e-mail address");
+    if (bw_email_normalize(argv[1], norm) != BW_OK) {
+        bw_cli_error("'%s' is not a valid e-mail address", argv[1]);
+        return BW_ERR_INVALID;
+    }
+    enum bw_rc rc = open_store(cli, &cfg, &st);
+    if (rc != BW_OK)
+        return rc;
+    struct show s = {.email = norm};
+    rc = bw_store_read(st, show_fn, &s);
+    json_t *o = rc == BW_OK ? show_json(&s) : NULL;
+    if (rc == BW_OK && o == NULL)
+        rc = BW_ERR_NOMEM;
+    char *t = o != NULL && cli->json ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (t != NULL)
+        printf("%s\n", t);
+    else if (o != NULL)
+        show_text(o);
+    else if (rc == BW_ERR_NOTFOUND)
+        bw_cli_error("no user with e-mail %s", argv[1]);
+    else
+        bw_cli_error("cannot show user: %s", bw_rc_str(rc));
+    bw_free(t);
+    json_decref(o);
+    bw_store_close(st);
+    bw_config_cleanup(&cfg);
+    return rc;
+}
+
 enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv)
 {
     static const char *const admin_ops[] = {"lock", "unlock", "disable", "enable"};
     if (argc < 2)
-        return bw_cli_usage(cli, "user needs a subcommand: add, list, lock, unlock, disable, "
-                                 "enable");
+        return bw_cli_usage(cli, "user needs a subcommand: add, list, show, lock, unlock, "
+                                 "disable, enable, reset-mfa");
     if (strcmp(argv[1], "add") == 0)
         return user_add(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0)
         return user_list(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "show") == 0)
+        return user_show(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "reset-mfa") == 0)
+        return user_reset_mfa(cli, argc - 1, argv + 1);
     for (size_t i = 0; i < BW_ARRAY_LEN(admin_ops); i++) {
         if (strcmp(argv[1], admin_ops[i]) == 0)
             return user_admin(cli, admin_ops[i], argc - 1, argv + 1);

@@ -27,6 +27,27 @@ BW_MUST_CHECK enum bw_rc bw_keyring_generate(const char *keys_dir, char *why, si
 BW_MUST_CHECK enum bw_rc bw_keyring_load(const char *keys_dir, struct bw_keyring **out, char *why,
                                          size_t whylen);
 void bw_keyring_free(struct bw_keyring *kr); /* wipes; accepts NULL */
+/* Sealing secrets at rest (CONTROL: AUTH-02, G-09): AES-256-GCM under a
+ * subkey derived from the master key (crypto_kdf, context "bwsecret"), a
+ * random 96-bit nonce per seal. Sealed form: nonce || ciphertext || tag.
+ * `aad` binds purpose and owner (e.g. "totp:<user id>"): bytes sealed for
+ * one owner never open for another. The subkey exists only in sodium_malloc
+ * memory for the duration of one call. Both return BW_ERR_UNSUPPORTED when
+ * the CPU lacks AES-NI/PCLMUL (libsodium's AES-GCM needs them). */
+#define BW_SEAL_NONCE_BYTES 12
+#define BW_SEAL_TAG_BYTES 16
+#define BW_SEAL_OVERHEAD (BW_SEAL_NONCE_BYTES + BW_SEAL_TAG_BYTES)
+/* Seals plain[len] into out[cap] (cap >= len + BW_SEAL_OVERHEAD); *out_len
+ * is the sealed length. Borrowed arguments; nothing is kept. */
+BW_MUST_CHECK enum bw_rc bw_keyring_seal(const struct bw_keyring *kr, const char *aad,
+                                         const uint8_t *plain, size_t len, uint8_t *out,
+                                         size_t cap, size_t *out_len);
+/* Opens sealed[len] into plain[cap] (cap >= len - BW_SEAL_OVERHEAD), which
+ * the caller should allocate with sodium_malloc and wipe. BW_ERR_CRYPTO for
+ * a wrong key or aad, or any changed byte; BW_ERR_INVALID when too short. */
+BW_MUST_CHECK enum bw_rc bw_keyring_open(const struct bw_keyring *kr, const char *aad,
+                                         const uint8_t *sealed, size_t len, uint8_t *plain,
+                                         size_t cap, size_t *out_len);
 /* Ed25519 detached signature with the audit-signing key. */
 BW_MUST_CHECK enum bw_rc bw_keyring_sign(const struct bw_keyring *kr, const void *msg, size_t len,
                                          uint8_t sig[BW_SIGN_BYTES]);

@@ -4,6 +4,8 @@
  * once loaded, kept only in sodium_malloc memory which is wiped and freed by
  * bw_keyring_free. Temporary copies (file text, decode buffers) are wiped on
  * every path. Key material never reaches a log line or an error message.
+ * Secrets at rest (TOTP seeds) are sealed here with AES-256-GCM under a
+ * subkey of the master key that is derived per operation and wiped at once.
  * Later issues extend this module with envelope wrap/unwrap and rotation.
  */
 #include "crypto/crypto.h"
@@ -142,4 +144,71 @@ enum bw_rc bw_sign_verify(const uint8_t pk[BW_SIGN_PUBLIC_BYTES], const void *ms
                           const uint8_t sig[BW_SIGN_BYTES])
 {
     return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? BW_OK : BW_ERR_CRYPTO;
+}
+
+/* ---- sealing secrets at rest ------------------------------------------------ */
+
+#define SEAL_CONTEXT "bwsecret" /* crypto_kdf_CONTEXTBYTES characters */
+#define SEAL_SUBKEY_ID 1
+
+/* Derives the sealing subkey into sodium_malloc memory (caller frees). */
+static enum bw_rc seal_key(const struct bw_keyring *kr, uint8_t **out)
+{
+    if (crypto_aead_aes256gcm_is_available() == 0)
+        return BW_ERR_UNSUPPORTED;
+    uint8_t *k = sodium_malloc(crypto_aead_aes256gcm_KEYBYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    if (crypto_kdf_derive_from_key(k, crypto_aead_aes256gcm_KEYBYTES, SEAL_SUBKEY_ID,
+                                   SEAL_CONTEXT, kr->master) != 0) {
+        sodium_free(k);
+        return BW_ERR_CRYPTO;
+    }
+    *out = k;
+    return BW_OK;
+}
+
+enum bw_rc bw_keyring_seal(const struct bw_keyring *kr, const char *aad, const uint8_t *plain,
+                           size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+    _Static_assert(BW_SEAL_NONCE_BYTES == crypto_aead_aes256gcm_NPUBBYTES, "nonce size");
+    _Static_assert(BW_SEAL_TAG_BYTES == crypto_aead_aes256gcm_ABYTES, "tag size");
+    uint8_t *key = NULL;
+    unsigned long long clen = 0;
+    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
+        return BW_ERR_TOOBIG;
+    enum bw_rc rc = seal_key(kr, &key);
+    if (rc != BW_OK)
+        return rc;
+    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
+    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len,
+                                      (const unsigned char *)aad, strlen(aad), NULL, out,
+                                      key) != 0)
+        rc = BW_ERR_CRYPTO;
+    sodium_free(key);
+    if (rc == BW_OK)
+        *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
+    return rc;
+}
+
+enum bw_rc bw_keyring_open(const struct bw_keyring *kr, const char *aad, const uint8_t *sealed,
+                           size_t len, uint8_t *plain, size_t cap, size_t *out_len)
+{
+    uint8_t *key = NULL;
+    unsigned long long mlen = 0;
+    if (len < BW_SEAL_OVERHEAD)
+        return BW_ERR_INVALID;
+    if (len - BW_SEAL_OVERHEAD > cap)
+        return BW_ERR_TOOBIG;
+    enum bw_rc rc = seal_key(kr, &key);
+    if (rc != BW_OK)
+        return rc;
+    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
+                                      len - BW_SEAL_NONCE_BYTES, (const unsigned char *)aad,
+                                      strlen(aad), sealed, key) != 0)
+        rc = BW_ERR_CRYPTO;
+    sodium_free(key);
+    if (rc == BW_OK)
+        *out_len = (size_t)mlen;
+    return rc;
 }

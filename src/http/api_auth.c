@@ -1,10 +1,15 @@
 /*
  * api_auth.c - the identity routes of SPEC 5: login, logout, password
- * change, own sessions, and /users/me. Bodies arrive parsed and checked by
- * the pipeline; these handlers check members (unknown members and wrong
- * types are field errors), call the auth module and shape the answers.
- * Login failures are one answer, 401, whatever the reason (SPEC 5).
- * Never echoes a password or token except the new token, once, to its owner.
+ * change, own sessions, TOTP enrolment and verification, /users/me and the
+ * administrators' invitation (POST /users). Bodies arrive parsed and checked
+ * by the pipeline, and the router has already applied the route's gates
+ * (session, expired password, second factor, administrator); these handlers
+ * check members (unknown members and wrong types are field errors), call
+ * the auth module and shape the answers. Login failures are one answer, 401,
+ * whatever the reason; a refused OTP or recovery code is one answer, 403,
+ * whether wrong, replayed or locked out (SPEC 5).
+ * Never echoes a password, token, TOTP secret or recovery code except the
+ * new ones, once, to their owner; local copies are wiped.
  */
 #include "http/http_int.h"
 #include "store/store.h"
@@ -57,8 +62,8 @@ enum bw_rc bw_api_login(struct bw_req *req, struct bw_resp *resp)
     char expires[21];
     bw_time_format(login.expires_at, expires);
     json_t *o = json_pack("{s:s, s:n, s:s, s:b, s:b}", "token", login.token, "csrf_token",
-                          "expires_at", expires, "mfa_required", 0, "password_expired",
-                          login.password_expired);
+                          "expires_at", expires, "mfa_required", login.mfa_required,
+                          "password_expired", login.password_expired);
     sodium_memzero(&login, sizeof(login));
     return bw_resp_json(resp, 200, o);
 }
@@ -146,11 +151,213 @@ enum bw_rc bw_api_me(struct bw_req *req, struct bw_resp *resp)
     char created[21], expires[21];
     bw_time_format(m.u.created_at, created);
     bw_time_format(m.u.password_expires_at, expires);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:b}", "id", m.u.id, "email", m.u.email,
-                          "status", m.u.status, "platform_admin", m.u.platform_admin,
-                          "created_at", created, "password_expired", req->principal.password_only);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:b, s:b, s:b}", "id", m.u.id, "email",
+                          m.u.email, "status", m.u.status, "platform_admin", m.u.platform_admin,
+                          "created_at", created, "password_expired", req->principal.password_only,
+                          "mfa_enabled", m.u.mfa_enabled, "mfa_verified",
+                          req->principal.mfa_verified);
     if (o != NULL)
         json_object_set_new(o, "password_expires_at",
                             m.u.password_expires_at ? json_string(expires) : json_null());
     return bw_resp_json(resp, 200, o);
+}
+
+/* ---- the second factor ---------------------------------------------------------- */
+
+#define CODE_MAX 32
+
+/* The refusal of a code: wrong, replayed and locked out look the same. */
+static enum bw_rc code_refused(struct bw_resp *resp)
+{
+    struct bw_field_errors fe = {.n = 0};
+    bw_field_error(&fe, "code", "not accepted: wrong, already used, or too many attempts");
+    return bw_resp_problem(resp, 403, "invalid-code", "the code was not accepted", &fe);
+}
+
+static enum bw_rc code_malformed(struct bw_resp *resp, const char *what)
+{
+    struct bw_field_errors fe = {.n = 0};
+    bw_field_error(&fe, "code", what);
+    return field_problem(resp, &fe);
+}
+
+/* The {code} body of the MFA routes; NULL after answering a field problem. */
+static const char *code_member(struct bw_req *req, struct bw_resp *resp, enum bw_rc *rc)
+{
+    static const char *const allowed[] = {"code"};
+    struct bw_field_errors fe = {.n = 0};
+    size_t len = 0;
+    bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
+    const char *code = bw_body_string(req->json, "code", CODE_MAX, &len, &fe);
+    if (code != NULL && strlen(code) != len)
+        bw_field_error(&fe, "code", "must not contain NUL characters");
+    if (fe.n == 0)
+        return code;
+    *rc = field_problem(resp, &fe);
+    return NULL;
+}
+
+/* AES-GCM needs AES-NI/PCLMUL: without them no seed can be sealed or opened. */
+static enum bw_rc no_aead(struct bw_resp *resp)
+{
+    return bw_resp_problem(resp, 501, "unsupported",
+                           "this server cannot seal secrets (no AES-GCM on its CPU)", NULL);
+}
+
+static enum bw_rc need_keyring(struct bw_req *req)
+{
+    if (req->deps->keyring != NULL)
+        return BW_OK;
+    bw_log(BW_LOG_ERROR, "http.mfa", "no keyring: TOTP seeds cannot be sealed or opened");
+    return BW_ERR_INTERNAL;
+}
+
+enum bw_rc bw_api_mfa_enroll(struct bw_req *req, struct bw_resp *resp)
+{
+    struct bw_audit_ctx ctx;
+    struct bw_mfa_enrolment e;
+    enum bw_rc rc = need_keyring(req);
+    if (rc != BW_OK)
+        return rc;
+    bw_req_audit_ctx(req, &ctx);
+    rc = bw_mfa_enroll(req->deps->store, req->deps->keyring, &ctx, &req->principal, &e);
+    if (rc == BW_ERR_EXISTS)
+        return bw_resp_problem(resp, 409, "mfa-enabled",
+                               "MFA is already enabled; an administrator can reset it", NULL);
+    if (rc == BW_ERR_UNSUPPORTED)
+        return no_aead(resp);
+    if (rc != BW_OK)
+        return rc;
+    json_t *o = json_pack("{s:s, s:s%, s:s%}", "secret", e.secret, "otpauth_uri", e.uri.data,
+                          e.uri.len, "qr_svg", e.svg.data, e.svg.len);
+    bw_mfa_enrolment_cleanup(&e);
+    return bw_resp_json(resp, 200, o);
+}
+
+enum bw_rc bw_api_mfa_confirm(struct bw_req *req, struct bw_resp *resp)
+{
+    struct bw_audit_ctx ctx;
+    struct bw_recovery_codes codes;
+    enum bw_rc rc = need_keyring(req);
+    const char *code = rc == BW_OK ? code_member(req, resp, &rc) : NULL;
+    if (code == NULL)
+        return rc;
+    bw_req_audit_ctx(req, &ctx);
+    rc = bw_mfa_confirm(req->deps->store, req->deps->cfg, req->deps->keyring, &ctx,
+                        &req->principal, code, &codes);
+    if (rc == BW_ERR_INVALID)
+        return code_malformed(resp, "must be the 6-digit code of the authenticator app");
+    if (rc == BW_ERR_NOTFOUND)
+        return bw_resp_problem(resp, 409, "no-enrolment",
+                               "no enrolment to confirm: POST /api/v1/auth/mfa/enroll first",
+                               NULL);
+    if (rc == BW_ERR_EXISTS)
+        return bw_resp_problem(resp, 409, "mfa-enabled", "MFA is already enabled", NULL);
+    if (rc == BW_ERR_PERM)
+        return code_refused(resp);
+    if (rc == BW_ERR_UNSUPPORTED)
+        return no_aead(resp);
+    if (rc != BW_OK)
+        return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; list != NULL && i < BW_RECOVERY_CODES; i++) {
+        if (json_array_append_new(list, json_string(codes.code[i])) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    sodium_memzero(&codes, sizeof(codes));
+    if (list == NULL)
+        return BW_ERR_NOMEM;
+    return bw_resp_json(resp, 200, json_pack("{s:o}", "recovery_codes", list));
+}
+
+enum bw_rc bw_api_mfa_verify(struct bw_req *req, struct bw_resp *resp)
+{
+    struct bw_audit_ctx ctx;
+    bool recovery = false;
+    enum bw_rc rc = need_keyring(req);
+    const char *code = rc == BW_OK ? code_member(req, resp, &rc) : NULL;
+    if (code == NULL)
+        return rc;
+    bw_req_audit_ctx(req, &ctx);
+    rc = bw_mfa_verify(req->deps->store, req->deps->cfg, req->deps->keyring, &ctx,
+                       &req->principal, code, &recovery);
+    if (rc == BW_ERR_INVALID)
+        return code_malformed(resp, "must be a 6-digit code or a recovery code");
+    if (rc == BW_ERR_NOTFOUND)
+        return bw_resp_problem(resp, 409, "mfa-not-enabled",
+                               "MFA is not enabled for this account", NULL);
+    if (rc == BW_ERR_PERM)
+        return code_refused(resp);
+    if (rc == BW_ERR_UNSUPPORTED)
+        return no_aead(resp);
+    if (rc != BW_OK)
+        return rc;
+    return bw_resp_json(resp, 200, json_pack("{s:b, s:s}", "mfa_verified", 1, "method",
+                                             recovery ? "recovery_code" : "totp"));
+}
+
+/* ---- administration -------------------------------------------------------------- */
+
+/* Answers a refused creation; BW_OK when it did. */
+static enum bw_rc create_problem(struct bw_resp *resp, enum bw_rc rc,
+                                 const struct bw_password_errors *pe)
+{
+    struct bw_field_errors fe = {.n = 0};
+    if (rc == BW_ERR_INVALID && pe->n == 0) {
+        bw_field_error(&fe, "email", "not a valid e-mail address");
+        return field_problem(resp, &fe);
+    }
+    if (rc == BW_ERR_INVALID)
+        return password_problem(resp, "password", pe);
+    if (rc == BW_ERR_EXISTS) {
+        bw_field_error(&fe, "email", "already in use");
+        return bw_resp_problem(resp, 409, "conflict", "a user with this e-mail address exists",
+                               &fe);
+    }
+    return rc;
+}
+
+/* SPEC 5: an administrator invites a user with an initial password that
+ * expires in 24 h and must be changed at first use (CONTROL: G-08); when the
+ * body has none, one is generated and shown once in the answer. */
+enum bw_rc bw_api_user_create(struct bw_req *req, struct bw_resp *resp)
+{
+    static const char *const allowed[] = {"email", "password"};
+    struct bw_field_errors fe = {.n = 0};
+    struct bw_password_errors pe = {.n = 0};
+    struct bw_audit_ctx ctx;
+    struct bw_user u;
+    char generated[BW_PASSWORD_GEN_LEN + 1] = "";
+    char actor[BW_ID_LEN + 8];
+    size_t elen = 0, plen = BW_PASSWORD_GEN_LEN;
+    const char *pw = generated;
+    bool gen = json_object_get(req->json, "password") == NULL;
+    bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
+    const char *email = bw_body_string(req->json, "email", BW_EMAIL_MAX, &elen, &fe);
+    if (email != NULL && strlen(email) != elen)
+        bw_field_error(&fe, "email", "not a valid e-mail address");
+    if (gen)
+        bw_password_generate(generated);
+    else
+        pw = bw_body_string(req->json, "password", BW_PASSWORD_MAX_BYTES, &plen, &fe);
+    enum bw_rc rc = fe.n > 0 ? field_problem(resp, &fe) : BW_OK;
+    if (fe.n > 0)
+        goto out;
+    bw_req_audit_ctx(req, &ctx);
+    snprintf(actor, sizeof(actor), "user:%s", req->principal.user_id);
+    struct bw_user_new nu = {email, pw, plen, false, true};
+    rc = bw_user_create(req->deps->store, req->deps->cfg, &ctx, actor, &nu, &pe, &u);
+    if (rc != BW_OK) {
+        rc = create_problem(resp, rc, &pe);
+        goto out;
+    }
+    json_t *o = json_pack("{s:s, s:s}", "id", u.id, "email", u.email);
+    if (o != NULL && gen)
+        json_object_set_new(o, "initial_password", json_string(generated));
+    rc = bw_resp_json(resp, 201, o);
+out:
+    sodium_memzero(generated, sizeof(generated));
+    return rc;
 }

@@ -34,6 +34,10 @@ enum bw_auth {
 #define BW_ROUTE_TEXT (1u << 1)      /* answers text, not JSON (no Cache-Control rule) */
 #define BW_ROUTE_EXPIRED_OK (1u << 2) /* open to sessions whose password expired */
 #define BW_ROUTE_THROTTLED (1u << 3)  /* unauthenticated auth route: per-address limit */
+#define BW_ROUTE_MFA_PENDING_OK (1u << 4) /* open to sessions still missing their second factor */
+#define BW_ROUTE_ADMIN (1u << 5) /* administrators only (platform admins today; org owners and
+                                    admins later); with mfa.required_for_admins they also need
+                                    MFA enabled and verified in the session (CONTROL: AC-05) */
 
 #define BW_MAX_PARAMS 6
 #define BW_MAX_PARAM_LEN 128
@@ -128,6 +132,7 @@ struct bw_req {
     struct bw_route_match match;
     bool matched;
     bool started;              /* first access-handler call seen */
+    bool close;                /* answer with Connection: close */
     int early_status;          /* error decided while reading the request */
     char early_detail[160];
     struct bw_buf body;
@@ -173,6 +178,10 @@ enum bw_rc bw_api_password(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_sessions(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_session_delete(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_me(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_mfa_enroll(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_mfa_confirm(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_mfa_verify(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_user_create(struct bw_req *req, struct bw_resp *resp);
 
 /* System handlers (api_system.c). */
 enum bw_rc bw_api_healthz(struct bw_req *req, struct bw_resp *resp);

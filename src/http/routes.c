@@ -1,8 +1,10 @@
 /*
  * routes.c - the route table (STYLE rule 7). One row per method and path:
- * handler, who may call it, flags (JSON body) and body size limit. The
- * router enforces these before a handler runs; a path not in this table is
- * 404 and a method not listed for a known path is 405 (deny by default).
+ * handler, who may call it, flags (JSON body, open to expired passwords or
+ * to sessions before their second factor, administrators only) and body
+ * size limit. The router enforces these before a handler runs; a path not in
+ * this table is 404 and a method not listed for a known path is 405 (deny by
+ * default).
  */
 #include "http/http_int.h"
 
@@ -13,12 +15,21 @@ const struct bw_route bw_routes[] = {
     {BW_GET, "/security-policy", bw_api_security_policy, BW_AUTH_NONE, BW_ROUTE_TEXT, 0},
     {BW_POST, "/api/v1/auth/login", bw_api_login, BW_AUTH_NONE,
      BW_ROUTE_JSON_BODY | BW_ROUTE_THROTTLED, 4096},
-    {BW_POST, "/api/v1/auth/logout", bw_api_logout, BW_AUTH_REQUIRED, BW_ROUTE_EXPIRED_OK, 0},
+    {BW_POST, "/api/v1/auth/logout", bw_api_logout, BW_AUTH_REQUIRED,
+     BW_ROUTE_EXPIRED_OK | BW_ROUTE_MFA_PENDING_OK, 0},
     {BW_POST, "/api/v1/auth/password", bw_api_password, BW_AUTH_REQUIRED,
      BW_ROUTE_JSON_BODY | BW_ROUTE_EXPIRED_OK, 8192},
+    {BW_POST, "/api/v1/auth/mfa/verify", bw_api_mfa_verify, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_MFA_PENDING_OK, 1024},
+    {BW_POST, "/api/v1/auth/mfa/enroll", bw_api_mfa_enroll, BW_AUTH_REQUIRED, 0, 0},
+    {BW_POST, "/api/v1/auth/mfa/enroll/confirm", bw_api_mfa_confirm, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY, 1024},
     {BW_GET, "/api/v1/auth/sessions", bw_api_sessions, BW_AUTH_REQUIRED, 0, 0},
     {BW_DELETE, "/api/v1/auth/sessions/{id}", bw_api_session_delete, BW_AUTH_REQUIRED, 0, 0},
-    {BW_GET, "/api/v1/users/me", bw_api_me, BW_AUTH_REQUIRED, BW_ROUTE_EXPIRED_OK, 0},
+    {BW_POST, "/api/v1/users", bw_api_user_create, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_ADMIN, 8192},
+    {BW_GET, "/api/v1/users/me", bw_api_me, BW_AUTH_REQUIRED,
+     BW_ROUTE_EXPIRED_OK | BW_ROUTE_MFA_PENDING_OK, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,19 @@ static void remote_of(struct MHD_Connection *conn, char *out, size_t cap)
                   (socklen_t)cap);
 }
 
+/* True for targets holding raw control bytes or "%00": libmicrohttpd would
+ * decode %00 into a NUL that silently cuts the path short. */
+static bool raw_uri_suspicious(const char *uri)
+{
+    for (const char *p = uri; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x21 || *p == 0x7f)
+            return true;
+        if (p[0] == '%' && p[1] == '0' && p[2] == '0')
+            return true;
+    }
+    return false;
+}
+
 /* Called once per request with the raw request-target, before headers. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -88,7 +102,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->match.route_index = SIZE_MAX;
     remote_of(conn, req->remote, sizeof(req->remote));
     bw_buf_init(&req->body, srv->deps->cfg->max_body);
-    if (req->raw_uri_len > srv->deps->cfg->max_url_length) {
+    if (raw_uri_suspicious(uri)) {
+        req->early_status = 400;
+        snprintf(req->early_detail, sizeof(req->early_detail),
+                 "request target contains control characters or an encoded NUL");
+    } else if (req->raw_uri_len > srv->deps->cfg->max_url_length) {
         req->early_status = 414;
         snprintf(req->early_detail, sizeof(req->early_detail), "request URI longer than %llu bytes",
                  (unsigned long long)srv->deps->cfg->max_url_length);
@@ -206,6 +224,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct bw_req *req
     if (resp->content_type != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    if (req->close)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     for (size_t i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
     req->status = resp->status;
@@ -247,6 +267,10 @@ static enum MHD_Result send_problem(struct MHD_Connection *conn, struct bw_req *
 struct header_sum {
     size_t total;
     unsigned count;
+    unsigned content_length; /* how many Content-Length headers */
+    unsigned transfer_encoding;
+    bool odd_coding;         /* Transfer-Encoding other than exactly "chunked" */
+    bool bad_name;           /* empty, or whitespace in a header name */
 };
 
 static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -255,7 +279,23 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
     struct header_sum *h = cls;
     h->total += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;
     h->count++;
+    if (key[0] == '\0' || strpbrk(key, " \t") != NULL)
+        h->bad_name = true;
+    if (strcasecmp(key, "Content-Length") == 0)
+        h->content_length++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->transfer_encoding++;
+        h->odd_coding |= value == NULL || strcasecmp(value, "chunked") != 0;
+    }
     return MHD_YES;
+}
+
+/* RFC 9112 6.3: a message whose length could be read two ways is refused and
+ * the connection closed, so nothing behind it can be smuggled in. */
+static bool ambiguous_framing(const struct header_sum *h)
+{
+    return h->bad_name || h->content_length > 1 || h->transfer_encoding > 1 ||
+           (h->transfer_encoding > 0 && h->content_length > 0) || h->odd_coding;
 }
 
 static void set_early(struct bw_req *req, int status, const char *detail)
@@ -272,11 +312,23 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
                        const char *method)
 {
     const struct bw_config *cfg = req->deps->cfg;
-    struct header_sum hs = {0, 0};
+    struct header_sum hs;
+    memset(&hs, 0, sizeof(hs));
     req->method = bw_method_parse(method);
     req->method_name = req->method != 0 ? bw_method_name(req->method) : "OTHER";
     req->path = bw_strndup(url, strnlen(url, 8192));
     MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hs);
+    if (ambiguous_framing(&hs)) {
+        req->early_status = 400;
+        req->close = true;
+        snprintf(req->early_detail, sizeof(req->early_detail),
+                 "ambiguous message framing (Content-Length/Transfer-Encoding)");
+        return true;
+    }
+    if (req->early_status != 0 && req->early_status != 414) {
+        req->close = true;
+        return true; /* the request line itself was refused in on_uri */
+    }
     if (hs.total > cfg->max_header_size || hs.count > 100)
         set_early(req, 431, "request headers too large");
     if (req->path == NULL)
@@ -300,6 +352,7 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     req->body.max = max;
     if (cl != NULL && (bw_parse_u64(cl, UINT64_MAX, &len) != BW_OK || len > max)) {
         req->early_status = 413;
+        req->close = true;
         snprintf(req->early_detail, sizeof(req->early_detail),
                  "request body larger than %zu bytes", max);
         return true;
@@ -312,7 +365,8 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     return false;
 }
 
-/* Throttling and authentication, as the route row declares, before any
+/* Throttling, authentication, the expired-password and second-factor gates
+ * and the administrator check, as the route row declares, before any
  * handler runs. Answers (resp->status set) when the request may not go on. */
 static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
 {
@@ -340,9 +394,27 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
     if (rc != BW_OK)
         return rc;
     req->authenticated = true;
-    if (req->principal.password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
+    const struct bw_principal *p = &req->principal;
+    if (p->password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
         return bw_resp_problem(resp, 403, "password-expired",
                                "the password has expired: change it first", NULL);
+    /* CONTROL: AUTH-02 - before its second factor a session may only verify it,
+     * look at itself or log out (an expired password is changed first) */
+    if (!p->password_only && p->mfa_enabled && !p->mfa_verified &&
+        !(route->flags & BW_ROUTE_MFA_PENDING_OK))
+        return bw_resp_problem(resp, 403, "mfa-required",
+                               "complete the second factor first: POST /api/v1/auth/mfa/verify",
+                               NULL);
+    if (!(route->flags & BW_ROUTE_ADMIN))
+        return BW_OK;
+    /* CONTROL: AC-05 - administrators act only with a verified second factor */
+    if (!p->platform_admin)
+        return bw_resp_problem(resp, 403, "forbidden", "administrators only", NULL);
+    if (req->deps->cfg->mfa_required_for_admins && !(p->mfa_enabled && p->mfa_verified))
+        return bw_resp_problem(resp, 403, "mfa-required",
+                               "administrators must enrol in MFA (POST /api/v1/auth/mfa/enroll) "
+                               "and verify it in this session",
+                               NULL);
     return BW_OK;
 }
 
@@ -398,19 +470,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_problem(conn, req, req->early_status, req->early_detail);
         return MHD_YES;
     }
+    /* libmicrohttpd 0.9 cannot queue an answer while a body is still
+     * arriving: a body that runs too long or too large closes the connection
+     * (logged with the status it earned). Declared lengths were checked
+     * before the body started and got a real 413. */
     uint64_t elapsed_ns = bw_time_mono_ns() - req->start_ns;
-    if (elapsed_ns / 1000000000ULL > (uint64_t)srv->deps->cfg->request_timeout)
-        return send_problem(conn, req, 408, "request took too long to arrive");
+    if (elapsed_ns / 1000000000ULL > (uint64_t)srv->deps->cfg->request_timeout) {
+        req->status = 408;
+        return *upload_data_size > 0 ? MHD_NO
+                                     : send_problem(conn, req, 408, "request took too long");
+    }
     if (*upload_data_size > 0) {
         enum bw_rc rc = bw_buf_append(&req->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        if (rc == BW_ERR_TOOBIG) {
-            char detail[96];
-            snprintf(detail, sizeof(detail), "request body larger than %zu bytes", req->body.max);
-            return send_problem(conn, req, 413, detail);
+        if (rc != BW_OK) {
+            req->status = rc == BW_ERR_TOOBIG ? 413 : 503;
+            return MHD_NO;
         }
-        if (rc != BW_OK)
-            return send_problem(conn, req, 503, "the server is out of memory");
         return MHD_YES;
     }
     if (req->status != 0)

@@ -19,11 +19,13 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
     [BW_STMT_USER_BY_EMAIL] =
         "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
-        "last_login_at FROM bw_users WHERE email = $1",
+        "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
+        "otp_failed_count, otp_locked_until FROM bw_users WHERE email = $1",
     [BW_STMT_USER_BY_ID] =
         "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
-        "last_login_at FROM bw_users WHERE id = $1",
+        "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
+        "otp_failed_count, otp_locked_until FROM bw_users WHERE id = $1",
     [BW_STMT_USER_CLAIM_ATTEMPT] =
         "UPDATE bw_users SET failed_count = CASE WHEN locked_until <> 0 THEN 1 ELSE "
         "failed_count + 1 END, locked_until = CASE WHEN (CASE WHEN locked_until <> 0 THEN"
@@ -38,13 +40,15 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
     [BW_STMT_USER_SET_STATUS] =
         "UPDATE bw_users SET status = $2 WHERE id = $1",
     [BW_STMT_USER_UNLOCK] =
-        "UPDATE bw_users SET failed_count = 0, locked_until = 0 WHERE id = $1",
+        "UPDATE bw_users SET failed_count = 0, locked_until = 0, otp_failed_count = 0, "
+        "otp_locked_until = 0 WHERE id = $1",
     [BW_STMT_USER_LOCK] =
         "UPDATE bw_users SET locked_until = $2 WHERE id = $1",
     [BW_STMT_USER_LIST] =
         "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
-        "last_login_at FROM bw_users ORDER BY email LIMIT $1",
+        "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
+        "otp_failed_count, otp_locked_until FROM bw_users ORDER BY email LIMIT $1",
     [BW_STMT_PWHIST_INSERT] =
         "INSERT INTO bw_password_history(user_id, hash, created_at) VALUES ($1, $2, $3)",
     [BW_STMT_PWHIST_RECENT] =
@@ -57,7 +61,8 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "INSERT INTO bw_sessions(id, token_hash, user_id, created_at, last_seen_at, "
         "expires_at, password_only, remote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     [BW_STMT_SESSION_BY_TOKEN] =
-        "SELECT id, user_id, created_at, last_seen_at, expires_at, password_only FROM "
+        "SELECT id, user_id, created_at, last_seen_at, expires_at, password_only, "
+        "mfa_verified FROM "
         "bw_sessions WHERE token_hash = $1",
     [BW_STMT_SESSION_TOUCH] =
         "UPDATE bw_sessions SET last_seen_at = $2 WHERE id = $1",
@@ -73,4 +78,37 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
     [BW_STMT_AUDIT_INSERT] =
         "INSERT INTO bw_audit_events(ts, actor, action, target, outcome, remote, "
         "request_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    [BW_STMT_USER_MFA_KEYS] =
+        "SELECT mfa_enabled, mfa_secret, mfa_pending, mfa_last_step FROM bw_users WHERE id = "
+        "$1",
+    [BW_STMT_USER_MFA_SET_PENDING] =
+        "UPDATE bw_users SET mfa_pending = $2 WHERE id = $1 AND mfa_enabled = 0",
+    [BW_STMT_USER_MFA_ACTIVATE] =
+        "UPDATE bw_users SET mfa_enabled = 1, mfa_secret = mfa_pending, mfa_pending = NULL, "
+        "mfa_last_step = $3, otp_failed_count = 0, otp_locked_until = 0 WHERE id = $1 AND "
+        "mfa_enabled = 0 AND mfa_pending = $2 AND mfa_last_step < $3 RETURNING mfa_last_step",
+    [BW_STMT_USER_OTP_CLAIM] =
+        "UPDATE bw_users SET otp_failed_count = CASE WHEN otp_locked_until <> 0 THEN 1 ELSE "
+        "otp_failed_count + 1 END, otp_locked_until = CASE WHEN (CASE WHEN otp_locked_until "
+        "<> 0 THEN 1 ELSE otp_failed_count + 1 END) >= $2 THEN $3::bigint ELSE 0 END WHERE id = "
+        "$1 AND otp_locked_until <= $4 RETURNING otp_failed_count, otp_locked_until",
+    [BW_STMT_USER_OTP_ACCEPT] =
+        "UPDATE bw_users SET mfa_last_step = $2, otp_failed_count = 0, otp_locked_until = 0 "
+        "WHERE id = $1 AND mfa_enabled = 1 AND mfa_last_step < $2 RETURNING mfa_last_step",
+    [BW_STMT_USER_OTP_RESET] =
+        "UPDATE bw_users SET otp_failed_count = 0, otp_locked_until = 0 WHERE id = $1",
+    [BW_STMT_USER_MFA_CLEAR] =
+        "UPDATE bw_users SET mfa_enabled = 0, mfa_secret = NULL, mfa_pending = NULL, "
+        "mfa_last_step = 0, otp_failed_count = 0, otp_locked_until = 0 WHERE id = $1",
+    [BW_STMT_RECOVERY_INSERT] =
+        "INSERT INTO bw_recovery_codes(user_id, code_hash, created_at) VALUES ($1, $2, $3)",
+    [BW_STMT_RECOVERY_DELETE_USER] =
+        "DELETE FROM bw_recovery_codes WHERE user_id = $1",
+    [BW_STMT_RECOVERY_USE] =
+        "UPDATE bw_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 "
+        "AND used_at IS NULL RETURNING used_at",
+    [BW_STMT_RECOVERY_COUNT] =
+        "SELECT count(*) FROM bw_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    [BW_STMT_SESSION_SET_MFA] =
+        "UPDATE bw_sessions SET mfa_verified = 1 WHERE id = $1 AND user_id = $2",
 };

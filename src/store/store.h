@@ -59,7 +59,7 @@ enum bw_stmt {
     BW_STMT_SESSION_INSERT,     /* (id, token_hash, user_id, created_at, last_seen_at,
                                    expires_at, password_only, remote) */
     BW_STMT_SESSION_BY_TOKEN,   /* (token_hash) -> (id, user_id, created_at, last_seen_at,
-                                   expires_at, password_only) */
+                                   expires_at, password_only, mfa_verified) */
     BW_STMT_SESSION_TOUCH,      /* (id, now) */
     BW_STMT_SESSION_DELETE,     /* (id, user_id) */
     BW_STMT_SESSION_DELETE_USER, /* (user_id) */
@@ -68,6 +68,26 @@ enum bw_stmt {
     BW_STMT_SESSION_PURGE,      /* (now, idle_cutoff) removes expired and idle sessions */
     BW_STMT_AUDIT_INSERT,       /* (ts, actor, action, target, outcome, remote, request_id,
                                    details) */
+    /* TOTP MFA (auth/mfa.c); sealed seeds never leave these statements */
+    BW_STMT_USER_MFA_KEYS,        /* (id) -> (mfa_enabled, mfa_secret|NULL, mfa_pending|NULL,
+                                     mfa_last_step) */
+    BW_STMT_USER_MFA_SET_PENDING, /* (id, sealed) only while MFA is not enabled */
+    BW_STMT_USER_MFA_ACTIVATE,    /* (id, sealed_pending, step) pending -> active when pending
+                                     is unchanged and step > mfa_last_step -> (mfa_last_step);
+                                     no row otherwise */
+    BW_STMT_USER_OTP_CLAIM,       /* (id, max_failures, locked_until_if_max, now)
+                                     -> (otp_failed_count, otp_locked_until); no row when locked */
+    BW_STMT_USER_OTP_ACCEPT,      /* (id, step) records a used step and resets OTP failures
+                                     when step > mfa_last_step -> (mfa_last_step); no row
+                                     otherwise (replay) */
+    BW_STMT_USER_OTP_RESET,       /* (id) resets OTP failures (recovery code accepted) */
+    BW_STMT_USER_MFA_CLEAR,       /* (id) disables MFA, drops seeds, resets OTP state */
+    BW_STMT_RECOVERY_INSERT,      /* (user_id, code_hash, created_at) */
+    BW_STMT_RECOVERY_DELETE_USER, /* (user_id) */
+    BW_STMT_RECOVERY_USE,         /* (user_id, code_hash, now) marks an unused code used
+                                     -> (used_at); no row when unknown or used */
+    BW_STMT_RECOVERY_COUNT,       /* (user_id) -> (unused codes) */
+    BW_STMT_SESSION_SET_MFA,      /* (id, user_id) marks the session's second factor done */
     BW_STMT__COUNT
 };
 
@@ -85,6 +105,10 @@ enum bw_user_col {
     BW_UCOL_LOCKED_UNTIL,
     BW_UCOL_CREATED_AT,
     BW_UCOL_LAST_LOGIN_AT,
+    BW_UCOL_MFA_ENABLED,
+    BW_UCOL_MFA_PENDING, /* 1 when an unconfirmed enrolment exists (never the seed) */
+    BW_UCOL_OTP_FAILED_COUNT,
+    BW_UCOL_OTP_LOCKED_UNTIL,
 };
 
 enum bw_val_type { BW_VAL_NULL, BW_VAL_INT, BW_VAL_TEXT, BW_VAL_BLOB };

@@ -1,5 +1,6 @@
--- 0002: identity (PostgreSQL). Users, password history, sessions and the audit
--- events table the identity issue writes to until the audit issue hardens it.
+-- 0002: identity (PostgreSQL). Users (with TOTP MFA state), password history,
+-- sessions, MFA recovery codes and the audit events table the identity issue
+-- writes to until the audit issue hardens it.
 CREATE TABLE bw_users (
     id                  TEXT PRIMARY KEY NOT NULL,
     email               TEXT NOT NULL UNIQUE,
@@ -12,7 +13,13 @@ CREATE TABLE bw_users (
     failed_count        INTEGER NOT NULL DEFAULT 0,
     locked_until        BIGINT NOT NULL DEFAULT 0,
     created_at          BIGINT NOT NULL,
-    last_login_at       BIGINT
+    last_login_at       BIGINT,
+    mfa_enabled         INTEGER NOT NULL DEFAULT 0 CHECK (mfa_enabled IN (0, 1)),
+    mfa_secret          BYTEA,
+    mfa_pending         BYTEA,
+    mfa_last_step       BIGINT NOT NULL DEFAULT 0,
+    otp_failed_count    INTEGER NOT NULL DEFAULT 0,
+    otp_locked_until    BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE TABLE bw_password_history (
@@ -30,9 +37,18 @@ CREATE TABLE bw_sessions (
     last_seen_at  BIGINT NOT NULL,
     expires_at    BIGINT NOT NULL,
     password_only INTEGER NOT NULL DEFAULT 0,
-    remote        TEXT NOT NULL
+    remote        TEXT NOT NULL,
+    mfa_verified  INTEGER NOT NULL DEFAULT 0 CHECK (mfa_verified IN (0, 1))
 );
 CREATE INDEX bw_sessions_user ON bw_sessions(user_id, last_seen_at);
+
+CREATE TABLE bw_recovery_codes (
+    user_id    TEXT NOT NULL REFERENCES bw_users(id) ON DELETE CASCADE,
+    code_hash  BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    used_at    BIGINT,
+    PRIMARY KEY (user_id, code_hash)
+);
 
 CREATE TABLE bw_audit_events (
     seq        BIGSERIAL PRIMARY KEY,

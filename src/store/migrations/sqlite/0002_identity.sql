@@ -1,5 +1,6 @@
--- 0002: identity (SQLite). Users, password history, sessions and the audit
--- events table the identity issue writes to until the audit issue hardens it.
+-- 0002: identity (SQLite). Users (with TOTP MFA state), password history,
+-- sessions, MFA recovery codes and the audit events table the identity issue
+-- writes to until the audit issue hardens it.
 CREATE TABLE bw_users (
     id                  TEXT PRIMARY KEY NOT NULL,
     email               TEXT NOT NULL UNIQUE,            -- normalised: trimmed, lower case
@@ -12,7 +13,13 @@ CREATE TABLE bw_users (
     failed_count        INTEGER NOT NULL DEFAULT 0,
     locked_until        INTEGER NOT NULL DEFAULT 0,
     created_at          INTEGER NOT NULL,
-    last_login_at       INTEGER
+    last_login_at       INTEGER,
+    mfa_enabled         INTEGER NOT NULL DEFAULT 0 CHECK (mfa_enabled IN (0, 1)),
+    mfa_secret          BLOB,                            -- sealed TOTP seed (keyring, AAD totp:<id>)
+    mfa_pending         BLOB,                            -- sealed seed of an unconfirmed enrolment
+    mfa_last_step       INTEGER NOT NULL DEFAULT 0,      -- last accepted TOTP time step (replay)
+    otp_failed_count    INTEGER NOT NULL DEFAULT 0,      -- counted apart from password failures
+    otp_locked_until    INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE bw_password_history (
@@ -30,9 +37,18 @@ CREATE TABLE bw_sessions (
     last_seen_at  INTEGER NOT NULL,
     expires_at    INTEGER NOT NULL,                      -- absolute timeout
     password_only INTEGER NOT NULL DEFAULT 0,            -- expired password: may only change it
-    remote        TEXT NOT NULL
+    remote        TEXT NOT NULL,
+    mfa_verified  INTEGER NOT NULL DEFAULT 0 CHECK (mfa_verified IN (0, 1))
 ) STRICT;
 CREATE INDEX bw_sessions_user ON bw_sessions(user_id, last_seen_at);
+
+CREATE TABLE bw_recovery_codes (
+    user_id    TEXT NOT NULL REFERENCES bw_users(id) ON DELETE CASCADE,
+    code_hash  BLOB NOT NULL,                            -- SHA-256 of user id and code, never the code
+    created_at INTEGER NOT NULL,
+    used_at    INTEGER,                                  -- NULL: still usable (single use)
+    PRIMARY KEY (user_id, code_hash)
+) STRICT;
 
 CREATE TABLE bw_audit_events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
