@@ -123,6 +123,17 @@ void bw_field_error(struct bw_field_errors *fe, const char *field, const char *m
     fe->n++;
 }
 
+/* Member names are echoed in field errors only when short printable ASCII. */
+static bool printable_name(const char *k)
+{
+    size_t n = 0;
+    for (; k[n] != '\0'; n++) {
+        if ((unsigned char)k[n] < 0x20 || (unsigned char)k[n] >= 0x7f || n >= 60)
+            return false;
+    }
+    return n > 0;
+}
+
 void bw_body_only(const json_t *body, const char *const *allowed, size_t n,
                   struct bw_field_errors *fe)
 {
@@ -133,8 +144,7 @@ void bw_body_only(const json_t *body, const char *const *allowed, size_t n,
         for (size_t i = 0; i < n && !known; i++)
             known = strcmp(k, allowed[i]) == 0;
         if (!known)
-            bw_field_error(fe, bw_utf8_valid(k, strlen(k)) && strlen(k) < 60 ? k : "(member)",
-                           "unknown member");
+            bw_field_error(fe, printable_name(k) ? k : "(member)", "unknown member");
     }
 }
 
