@@ -39,6 +39,12 @@ void bw_keyring_free(struct bw_keyring *kr); /* wipes; accepts NULL */
 #define BW_SEAL_OVERHEAD (BW_SEAL_NONCE_BYTES + BW_SEAL_TAG_BYTES)
 /* Seals plain[len] into out[cap] (cap >= len + BW_SEAL_OVERHEAD); *out_len
  * is the sealed length. Borrowed arguments; nothing is kept. */
+/* HMAC-SHA-256 of (purpose, msg) under a subkey of the master key, for
+ * values the server must recognise later without storing them (CSRF tokens).
+ * `purpose` separates uses; out receives 32 bytes. */
+#define BW_MAC_BYTES 32
+BW_MUST_CHECK enum bw_rc bw_keyring_mac(const struct bw_keyring *kr, const char *purpose,
+                                        const void *msg, size_t len, uint8_t out[BW_MAC_BYTES]);
 BW_MUST_CHECK enum bw_rc bw_keyring_seal(const struct bw_keyring *kr, const char *aad,
                                          const uint8_t *plain, size_t len, uint8_t *out,
                                          size_t cap, size_t *out_len);

@@ -212,3 +212,33 @@ enum bw_rc bw_keyring_open(const struct bw_keyring *kr, const char *aad, const u
         *out_len = (size_t)mlen;
     return rc;
 }
+
+/* ---- MACs -------------------------------------------------------------------- */
+
+#define MAC_CONTEXT "bwmackey"
+#define MAC_SUBKEY_ID 2
+
+enum bw_rc bw_keyring_mac(const struct bw_keyring *kr, const char *purpose, const void *msg,
+                          size_t len, uint8_t out[BW_MAC_BYTES])
+{
+    enum bw_rc rc = BW_ERR_CRYPTO;
+    crypto_auth_hmacsha256_state st;
+    uint8_t *k = sodium_malloc(crypto_auth_hmacsha256_KEYBYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    if (crypto_kdf_derive_from_key(k, crypto_auth_hmacsha256_KEYBYTES, MAC_SUBKEY_ID,
+                                   MAC_CONTEXT, kr->master) != 0)
+        goto out;
+    /* purpose and message are length-delimited so no two inputs collide */
+    uint64_t plen = strlen(purpose);
+    crypto_auth_hmacsha256_init(&st, k, crypto_auth_hmacsha256_KEYBYTES);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)&plen, sizeof(plen));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)purpose, plen);
+    crypto_auth_hmacsha256_update(&st, msg, len);
+    crypto_auth_hmacsha256_final(&st, out);
+    rc = BW_OK;
+out:
+    sodium_memzero(&st, sizeof(st));
+    sodium_free(k);
+    return rc;
+}

@@ -59,12 +59,21 @@ enum bw_rc bw_api_login(struct bw_req *req, struct bw_resp *resp)
         return bw_resp_problem(resp, 401, "unauthenticated", "invalid e-mail or password", NULL);
     if (rc != BW_OK)
         return rc;
-    char expires[21];
+    char expires[21], csrf[BW_CSRF_LEN + 1];
     bw_time_format(login.expires_at, expires);
-    json_t *o = json_pack("{s:s, s:n, s:s, s:b, s:b}", "token", login.token, "csrf_token",
-                          "expires_at", expires, "mfa_required", login.mfa_required,
-                          "password_expired", login.password_expired);
+    /* both modes at once: the token for API clients, the cookie + CSRF token for browsers */
+    rc = bw_csrf_token(req->deps->keyring, login.token, csrf);
+    if (rc == BW_OK)
+        rc = bw_session_cookie(resp, login.token, req->deps->cfg->session_absolute_timeout);
+    json_t *o = rc == BW_OK ? json_pack("{s:s, s:s, s:s, s:b, s:b}", "token", login.token,
+                                        "csrf_token", csrf, "expires_at", expires,
+                                        "mfa_required", login.mfa_required, "password_expired",
+                                        login.password_expired)
+                            : NULL;
     sodium_memzero(&login, sizeof(login));
+    sodium_memzero(csrf, sizeof(csrf));
+    if (rc != BW_OK)
+        return rc;
     return bw_resp_json(resp, 200, o);
 }
 
@@ -74,6 +83,8 @@ enum bw_rc bw_api_logout(struct bw_req *req, struct bw_resp *resp)
     bw_req_audit_ctx(req, &ctx);
     enum bw_rc rc =
         bw_session_revoke(req->deps->store, &ctx, &req->principal, req->principal.session_id);
+    if (rc == BW_OK)
+        rc = bw_session_cookie(resp, NULL, 0);
     if (rc != BW_OK)
         return rc;
     resp->status = 204;

@@ -166,6 +166,17 @@ void bw_metrics_observe(size_t route_index, int status, uint64_t ns);
 BW_MUST_CHECK enum bw_rc bw_metrics_render(struct bw_store *store, struct bw_buf *out);
 void bw_metrics_connections(int delta);
 
+/* Browser mode (csrf.c). */
+#define BW_SESSION_COOKIE "__Host-bulwark_session"
+#define BW_CSRF_LEN 43 /* base64url of 32 bytes */
+struct bw_keyring;
+BW_MUST_CHECK enum bw_rc bw_csrf_token(const struct bw_keyring *kr, const char *session_token,
+                                       char out[BW_CSRF_LEN + 1]);
+bool bw_csrf_valid(const struct bw_keyring *kr, const char *session_token, const char *header);
+/* Sets (token) or clears (NULL) the session cookie on a response. */
+BW_MUST_CHECK enum bw_rc bw_session_cookie(struct bw_resp *resp, const char *token,
+                                           int64_t max_age);
+
 /* Per-address token bucket (ratelimit.c); false = refuse, retry_after set. */
 bool bw_ratelimit_take(const char *addr, unsigned *retry_after);
 /* The audit context of a request. */

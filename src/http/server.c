@@ -386,6 +386,11 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
     const char *authz =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *token = authz != NULL && strncmp(authz, "Bearer ", 7) == 0 ? authz + 7 : NULL;
+    bool by_cookie = false;
+    if (authz == NULL) {
+        token = MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, BW_SESSION_COOKIE);
+        by_cookie = token != NULL;
+    }
     enum bw_rc rc = token != NULL ? bw_session_authenticate(req->deps->store, req->deps->cfg,
                                                             token, &req->principal)
                                   : BW_ERR_PERM;
@@ -393,6 +398,13 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
         return bw_resp_problem(resp, 401, "unauthenticated", "authentication required", NULL);
     if (rc != BW_OK)
         return rc;
+    /* CONTROL: APP-04 - cookie-authenticated changes must carry the CSRF token */
+    if (by_cookie && req->method != BW_GET && req->method != BW_HEAD &&
+        !bw_csrf_valid(req->deps->keyring, token,
+                       MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-CSRF-Token")))
+        return bw_resp_problem(resp, 403, "csrf-failed",
+                               "missing or wrong X-CSRF-Token for a cookie-authenticated request",
+                               NULL);
     req->authenticated = true;
     const struct bw_principal *p = &req->principal;
     if (p->password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
