@@ -84,6 +84,7 @@ struct bw_user {
     bool mfa_pending;         /* an enrolment awaits confirmation */
     int64_t otp_failed_count; /* counted apart from password failures */
     int64_t otp_locked_until;
+    bool admin_locked;        /* locked by an administrator until unlocked */
 };
 
 /* Trims and lower-cases an address and checks its shape (local@domain). */

@@ -204,7 +204,7 @@ void bw_pwhash_dummy(const char *pw, size_t len)
     (void)!bw_pwhash_verify(dummy, pw, len, &rehash);
 }
 
-void bw_password_generate(char out[BW_PASSWORD_GEN_LEN + 1])
+static void generate_once(char out[BW_PASSWORD_GEN_LEN + 1])
 {
     static const char set[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     for (int i = 0; i < BW_PASSWORD_GEN_LEN; i++)
@@ -219,4 +219,14 @@ void bw_password_generate(char out[BW_PASSWORD_GEN_LEN + 1])
     out[b] = set[24 + randombytes_uniform(25)];
     out[c] = set[49 + randombytes_uniform(8)];
     out[BW_PASSWORD_GEN_LEN] = '\0';
+}
+
+void bw_password_generate(char out[BW_PASSWORD_GEN_LEN + 1])
+{
+    /* cracklib calls a few random strings "too systematic": draw again, so a
+     * generated password always passes the policy it will be checked against */
+    int tries = 0;
+    do
+        generate_once(out);
+    while (++tries < 16 && is_common(out, BW_PASSWORD_GEN_LEN));
 }

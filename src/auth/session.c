@@ -21,8 +21,11 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
-#define TOUCH_EVERY 30 /* seconds between last_seen_at updates */
+#define TOUCH_EVERY 30    /* at most this many seconds between last_seen_at updates */
+#define CLAIM_TRIES 100   /* a login waits at most CLAIM_TRIES * CLAIM_WAIT_MS for a slot */
+#define CLAIM_WAIT_MS 30
 
 static void token_hash(const char *token, uint8_t out[crypto_hash_sha256_BYTES])
 {
@@ -55,48 +58,73 @@ struct claim {
     const struct bw_user *u;
     int64_t now;
     bool claimed;
-    int64_t count;
+    bool locked; /* refused because the account is locked (else: checks saturated) */
 };
 
 static enum bw_rc claim_row(void *arg, const struct bw_row *row)
 {
     struct claim *c = arg;
     c->claimed = true;
-    c->count = bw_row_int(row, 0);
     return BW_OK;
 }
 
-/* Claims one verification attempt; a refused claim (locked) is audited here. */
+/* CONTROL: AUTH-07 - claims one password check. The claim is refused while
+ * the account is locked, and while failures so far plus checks under way
+ * already reach lockout.max_failures: no interleaving lets more than
+ * max_failures wrong passwords be verified before the lock. A claim whose
+ * process died is forgotten after STALE_CLAIM seconds. */
+#define STALE_CLAIM 30
 static enum bw_rc claim_fn(struct bw_tx *tx, void *arg)
 {
     struct claim *c = arg;
+    struct bw_user cur;
     struct bw_val p[] = {BW_VTEXT(c->u->id), BW_VINT(c->cfg->lockout_max_failures),
-                         BW_VINT(c->now + c->cfg->lockout_duration), BW_VINT(c->now)};
+                         BW_VINT(c->now), BW_VINT(c->now - STALE_CLAIM)};
     c->claimed = false;
     enum bw_rc rc =
         bw_tx_query(tx, BW_STMT_USER_CLAIM_ATTEMPT, p, BW_ARRAY_LEN(p), claim_row, c);
-    if (rc == BW_OK && !c->claimed)
+    if (rc != BW_OK || c->claimed)
+        return rc;
+    rc = bw_user_by_id(tx, c->u->id, &cur);
+    c->locked = rc != BW_OK || cur.admin_locked || cur.locked_until > c->now;
+    if (rc == BW_OK && c->locked)
         rc = bw_audit_append(tx, c->ctx, "anonymous", "auth.login.failed", c->u->id,
                              BW_AUDIT_FAILURE, json_pack("{s:s}", "reason", "locked"));
     return rc;
 }
 
 struct failure {
+    const struct bw_config *cfg;
     const struct bw_audit_ctx *ctx;
     const char *target;
     const char *reason;
-    bool locked_now;
-    int64_t until;
+    bool claimed; /* a claimed check ends: count the failure */
+    int64_t now;
 };
+
+static enum bw_rc count_row(void *arg, const struct bw_row *row)
+{
+    *(int64_t *)arg = bw_row_int(row, 0);
+    return BW_OK;
+}
 
 static enum bw_rc failure_fn(struct bw_tx *tx, void *arg)
 {
     struct failure *f = arg;
-    enum bw_rc rc = bw_audit_append(tx, f->ctx, "anonymous", "auth.login.failed", f->target,
-                                    BW_AUDIT_FAILURE, json_pack("{s:s}", "reason", f->reason));
-    if (rc == BW_OK && f->locked_now)
+    int64_t count = 0;
+    int64_t until = f->now + f->cfg->lockout_duration;
+    enum bw_rc rc = BW_OK;
+    if (f->claimed) {
+        struct bw_val p[] = {BW_VTEXT(f->target), BW_VINT(f->cfg->lockout_max_failures),
+                             BW_VINT(until)};
+        rc = bw_tx_query(tx, BW_STMT_USER_FAIL_ATTEMPT, p, 3, count_row, &count);
+    }
+    if (rc == BW_OK)
+        rc = bw_audit_append(tx, f->ctx, "anonymous", "auth.login.failed", f->target,
+                             BW_AUDIT_FAILURE, json_pack("{s:s}", "reason", f->reason));
+    if (rc == BW_OK && f->claimed && count == (int64_t)f->cfg->lockout_max_failures)
         rc = bw_audit_append(tx, f->ctx, "system", "auth.lockout", f->target, BW_AUDIT_SUCCESS,
-                             json_pack("{s:I}", "locked_until", (json_int_t)f->until));
+                             json_pack("{s:I}", "locked_until", (json_int_t)until));
     return rc;
 }
 
@@ -123,6 +151,7 @@ struct success {
     struct bw_login *out;
     uint8_t hash[crypto_hash_sha256_BYTES];
     int64_t now;
+    bool raced;
 };
 
 /* Evicts least recently used sessions so that one more fits (SESS-02). */
@@ -142,13 +171,35 @@ static enum bw_rc make_room(struct bw_tx *tx, struct success *s, const char *act
     return rc;
 }
 
+/* The password was verified outside any transaction; the account may have
+ * changed since (password changed, locked, disabled). Only a login checked
+ * against the state that commits may create a session (SESS-03). */
+static bool still_valid(struct bw_tx *tx, const struct bw_user *u, enum bw_rc *rc)
+{
+    struct bw_user cur;
+    *rc = bw_user_by_id(tx, u->id, &cur);
+    return *rc == BW_OK && strcmp(cur.password_hash, u->password_hash) == 0 &&
+           strcmp(cur.status, "active") == 0 && !cur.admin_locked;
+}
+
 static enum bw_rc success_fn(struct bw_tx *tx, void *arg)
 {
     struct success *s = arg;
     char actor[BW_ID_LEN + 8];
     snprintf(actor, sizeof(actor), "user:%s", s->u->id);
     struct bw_val ok[] = {BW_VTEXT(s->u->id), BW_VINT(s->now)};
-    enum bw_rc rc = bw_tx_exec(tx, BW_STMT_USER_LOGIN_OK, ok, 2, NULL);
+    enum bw_rc rc = BW_OK;
+    if (!still_valid(tx, s->u, &rc)) {
+        s->raced = true; /* end the claim and answer as for a wrong password */
+        if (rc == BW_OK)
+            rc = bw_tx_exec(tx, BW_STMT_USER_LOGIN_OK, ok, 2, NULL);
+        if (rc == BW_OK)
+            rc = bw_audit_append(tx, s->ctx, "anonymous", "auth.login.failed", s->u->id,
+                                 BW_AUDIT_FAILURE,
+                                 json_pack("{s:s}", "reason", "account_changed"));
+        return rc;
+    }
+    rc = bw_tx_exec(tx, BW_STMT_USER_LOGIN_OK, ok, 2, NULL);
     if (rc == BW_OK && s->rehash != NULL) {
         struct bw_val set[] = {
             BW_VTEXT(s->u->id), BW_VTEXT(s->rehash), BW_VINT(s->u->password_changed_at),
@@ -177,10 +228,11 @@ static enum bw_rc success_fn(struct bw_tx *tx, void *arg)
     return rc;
 }
 
-static enum bw_rc fail(struct bw_store *st, const struct bw_audit_ctx *ctx, const char *target,
-                       const char *reason, bool locked_now, int64_t until)
+static enum bw_rc fail(struct bw_store *st, const struct bw_config *cfg,
+                       const struct bw_audit_ctx *ctx, const char *target, const char *reason,
+                       bool claimed)
 {
-    struct failure f = {ctx, target, reason, locked_now, until};
+    struct failure f = {cfg, ctx, target, reason, claimed, bw_time_now()};
     enum bw_rc rc = bw_store_write(st, failure_fn, &f);
     return rc == BW_OK ? BW_ERR_PERM : rc;
 }
@@ -200,32 +252,38 @@ enum bw_rc bw_auth_login(struct bw_store *st, const struct bw_config *cfg,
     memset(&u, 0, sizeof(u));
     if (bw_email_normalize(email, u.email) != BW_OK) {
         bw_pwhash_dummy(password, password_len);
-        return fail(st, ctx, "-", "invalid_email", false, 0);
+        return fail(st, cfg, ctx, "-", "invalid_email", false);
     }
     enum bw_rc rc = bw_store_read(st, read_user_fn, &u);
     if (rc == BW_ERR_NOTFOUND || (rc == BW_OK && strcmp(u.status, "active") != 0)) {
         bw_pwhash_dummy(password, password_len);
-        return fail(st, ctx, rc == BW_OK ? u.id : "-",
-                    rc == BW_OK ? "disabled" : "unknown_user", false, 0);
+        return fail(st, cfg, ctx, rc == BW_OK ? u.id : "-",
+                    rc == BW_OK ? "disabled" : "unknown_user", false);
     }
     if (rc != BW_OK)
         return rc;
-    /* CONTROL: AUTH-07 - claim the attempt before verifying */
-    struct claim c = {cfg, ctx, &u, bw_time_now(), false, 0};
-    rc = bw_store_write(st, claim_fn, &c);
+    /* CONTROL: AUTH-07 - claim the check before verifying; while the account's
+     * checks are saturated, wait for a slot (bounded) instead of failing */
+    struct claim c = {cfg, ctx, &u, 0, false, false};
+    for (int tries = 0; tries < CLAIM_TRIES; tries++) {
+        c.now = bw_time_now();
+        rc = bw_store_write(st, claim_fn, &c);
+        if (rc != BW_OK || c.claimed || c.locked)
+            break;
+        struct timespec ts = {0, CLAIM_WAIT_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (rc != BW_OK)
         return rc;
     if (!c.claimed) {
         bw_pwhash_dummy(password, password_len); /* same cost as a real check */
-        return BW_ERR_PERM;
+        return c.locked ? BW_ERR_PERM : fail(st, cfg, ctx, u.id, "busy", false);
     }
-    if (bw_pwhash_verify(u.password_hash, password, password_len, &rehash) != BW_OK) {
-        bool locked_now = c.count >= (int64_t)cfg->lockout_max_failures;
-        return fail(st, ctx, u.id, "bad_password", locked_now, c.now + cfg->lockout_duration);
-    }
+    if (bw_pwhash_verify(u.password_hash, password, password_len, &rehash) != BW_OK)
+        return fail(st, cfg, ctx, u.id, "bad_password", true);
     char new_hash[BW_PWHASH_STRBYTES];
     bool have_rehash = rehash && bw_pwhash(password, password_len, new_hash) == BW_OK;
-    struct success s = {cfg, ctx, &u, have_rehash ? new_hash : NULL, out, {0}, c.now};
+    struct success s = {cfg, ctx, &u, have_rehash ? new_hash : NULL, out, {0}, c.now, false};
     memset(out, 0, sizeof(*out));
     token_new(out->token);
     token_hash(out->token, s.hash);
@@ -236,6 +294,8 @@ enum bw_rc bw_auth_login(struct bw_store *st, const struct bw_config *cfg,
         u.must_change || (u.password_expires_at != 0 && u.password_expires_at <= c.now);
     out->mfa_required = u.mfa_enabled; /* CONTROL: AUTH-02 - the session starts unverified */
     rc = bw_store_write(st, success_fn, &s);
+    if (rc == BW_OK && s.raced)
+        rc = BW_ERR_PERM;
     if (rc != BW_OK)
         sodium_memzero(out, sizeof(*out));
     return rc;
@@ -328,7 +388,10 @@ enum bw_rc bw_session_authenticate(struct bw_store *st, const struct bw_config *
         rc = bw_session_purge(st, cfg);
         return rc == BW_OK ? BW_ERR_PERM : rc;
     }
-    if (now - l.last_seen >= TOUCH_EVERY) {
+    /* refresh often enough that an active session never reaches its idle limit */
+    int64_t every = cfg->session_idle_timeout / 4 < TOUCH_EVERY ? cfg->session_idle_timeout / 4
+                                                                : TOUCH_EVERY;
+    if (now - l.last_seen >= every) {
         struct touch t = {l.id, now, 0};
         rc = bw_store_write(st, touch_fn, &t);
         if (rc != BW_OK)

@@ -72,6 +72,7 @@ static enum bw_rc user_row(void *arg, const struct bw_row *row)
     u->mfa_pending = bw_row_int(row, BW_UCOL_MFA_PENDING) != 0;
     u->otp_failed_count = bw_row_int(row, BW_UCOL_OTP_FAILED_COUNT);
     u->otp_locked_until = bw_row_int(row, BW_UCOL_OTP_LOCKED_UNTIL);
+    u->admin_locked = bw_row_int(row, BW_UCOL_ADMIN_LOCKED) != 0;
     return u->id[0] != '\0' ? BW_OK : BW_ERR_STORE;
 }
 
@@ -304,7 +305,6 @@ static enum bw_rc admin_fn(struct bw_tx *tx, void *arg)
     if (rc != BW_OK)
         return rc;
     struct bw_val id[] = {BW_VTEXT(u.id)};
-    struct bw_val lock[] = {BW_VTEXT(u.id), BW_VINT(INT64_MAX / 2)};
     struct bw_val dis[] = {BW_VTEXT(u.id), BW_VTEXT("disabled")};
     struct bw_val en[] = {BW_VTEXT(u.id), BW_VTEXT("active")};
     const char *action;
@@ -312,7 +312,7 @@ static enum bw_rc admin_fn(struct bw_tx *tx, void *arg)
         rc = bw_tx_exec(tx, BW_STMT_USER_UNLOCK, id, 1, NULL);
         action = "user.unlocked";
     } else if (strcmp(j->op, "lock") == 0) {
-        rc = bw_tx_exec(tx, BW_STMT_USER_LOCK, lock, 2, NULL);
+        rc = bw_tx_exec(tx, BW_STMT_USER_LOCK, id, 1, NULL);
         action = "user.locked";
     } else if (strcmp(j->op, "disable") == 0) {
         rc = bw_tx_exec(tx, BW_STMT_USER_SET_STATUS, dis, 2, NULL);

@@ -150,8 +150,8 @@ static enum bw_rc list_row(void *arg, const struct bw_row *row)
     json_t *o = json_pack("{s:s?, s:s?, s:s?, s:b, s:b}", "id", bw_row_text(row, BW_UCOL_ID, NULL),
                           "email", bw_row_text(row, BW_UCOL_EMAIL, NULL), "status",
                           bw_row_text(row, BW_UCOL_STATUS, NULL), "platform_admin",
-                          (int)bw_row_int(row, BW_UCOL_PLATFORM_ADMIN),
-                          "locked", locked > bw_time_now());
+                          (int)bw_row_int(row, BW_UCOL_PLATFORM_ADMIN), "locked",
+                          locked > bw_time_now() || bw_row_int(row, BW_UCOL_ADMIN_LOCKED) != 0);
     return o != NULL && json_array_append_new(items, o) == 0 ? BW_OK : BW_ERR_NOMEM;
 }
 
@@ -180,7 +180,8 @@ static enum bw_rc user_list(struct bw_cli *cli, int argc, char **argv)
             printf("%s\n", t);
         bw_free(t);
     } else if (rc == BW_OK) {
-        json_array_foreach(items, i, u) {
+        json_array_foreach(items, i, u)
+        {
             printf("%s  %-40s %-9s%s%s\n", json_string_value(json_object_get(u, "id")),
                    json_string_value(json_object_get(u, "email")),
                    json_string_value(json_object_get(u, "status")),
@@ -244,13 +245,13 @@ static json_t *show_json(const struct show *s)
     bw_time_format(u->created_at, created);
     bw_time_format(u->last_login_at, last);
     bw_time_format(u->password_expires_at, expires);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:s}", "id", u->id, "email",
-        u->email, "status", u->status, "platform_admin", u->platform_admin, "locked",
-        u->locked_until > now, "must_change_password", u->must_change, "mfa_enabled",
-        u->mfa_enabled, "mfa_enrolment_pending", u->mfa_pending, "otp_locked",
-        u->otp_locked_until > now, "recovery_codes_left", (json_int_t)s->recovery_left,
-        "created_at", created);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:s}", "id", u->id, "email",
+                  u->email, "status", u->status, "platform_admin", u->platform_admin, "locked",
+                  u->locked_until > now || u->admin_locked, "must_change_password", u->must_change,
+                  "mfa_enabled", u->mfa_enabled, "mfa_enrolment_pending", u->mfa_pending,
+                  "otp_locked", u->otp_locked_until > now, "recovery_codes_left",
+                  (json_int_t)s->recovery_left, "created_at", created);
     if (o == NULL)
         return NULL;
     json_object_set_new(o, "last_login_at", u->last_login_at ? json_string(last) : json_null());
@@ -263,7 +264,8 @@ static void show_text(const json_t *o)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         if (json_is_string(v))
             printf("%-22s %s\n", k, json_string_value(v));
         else if (json_is_integer(v))

@@ -20,35 +20,40 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
         "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
-        "otp_failed_count, otp_locked_until FROM bw_users WHERE email = $1",
+        "otp_failed_count, otp_locked_until, admin_locked FROM bw_users WHERE email = $1",
     [BW_STMT_USER_BY_ID] =
         "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
         "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
-        "otp_failed_count, otp_locked_until FROM bw_users WHERE id = $1",
+        "otp_failed_count, otp_locked_until, admin_locked FROM bw_users WHERE id = $1",
     [BW_STMT_USER_CLAIM_ATTEMPT] =
-        "UPDATE bw_users SET failed_count = CASE WHEN locked_until <> 0 THEN 1 ELSE "
-        "failed_count + 1 END, locked_until = CASE WHEN (CASE WHEN locked_until <> 0 THEN"
-        " 1 ELSE failed_count + 1 END) >= $2 THEN $3::bigint ELSE 0 END WHERE id = $1 AND "
-        "locked_until <= $4 RETURNING failed_count, locked_until",
+        "UPDATE bw_users SET failed_count = (CASE WHEN locked_until <> 0 AND locked_until"
+        " <= $3::bigint THEN 0 ELSE failed_count END), locked_until = CASE WHEN "
+        "locked_until <= $3::bigint THEN 0 ELSE locked_until END, inflight = (CASE WHEN "
+        "inflight_at < $4::bigint THEN 0 ELSE inflight END) + 1, inflight_at = $3::bigint"
+        " WHERE id = $1 AND admin_locked = 0 AND locked_until <= $3::bigint AND (CASE "
+        "WHEN locked_until <> 0 AND locked_until <= $3::bigint THEN 0 ELSE failed_count "
+        "END) + (CASE WHEN inflight_at < $4::bigint THEN 0 ELSE inflight END) < $2 "
+        "RETURNING failed_count",
     [BW_STMT_USER_LOGIN_OK] =
-        "UPDATE bw_users SET failed_count = 0, locked_until = 0, last_login_at = $2 WHERE"
-        " id = $1",
+        "UPDATE bw_users SET inflight = CASE WHEN inflight > 0 THEN inflight - 1 ELSE 0 "
+        "END, failed_count = 0, locked_until = 0, last_login_at = $2::bigint WHERE id = "
+        "$1",
     [BW_STMT_USER_SET_PASSWORD] =
         "UPDATE bw_users SET password_hash = $2, password_changed_at = $3, "
         "password_expires_at = $4, must_change = $5 WHERE id = $1",
     [BW_STMT_USER_SET_STATUS] =
         "UPDATE bw_users SET status = $2 WHERE id = $1",
     [BW_STMT_USER_UNLOCK] =
-        "UPDATE bw_users SET failed_count = 0, locked_until = 0, otp_failed_count = 0, "
-        "otp_locked_until = 0 WHERE id = $1",
+        "UPDATE bw_users SET admin_locked = 0, failed_count = 0, locked_until = 0, "
+        "inflight = 0, otp_failed_count = 0, otp_locked_until = 0 WHERE id = $1",
     [BW_STMT_USER_LOCK] =
-        "UPDATE bw_users SET locked_until = $2 WHERE id = $1",
+        "UPDATE bw_users SET admin_locked = 1 WHERE id = $1",
     [BW_STMT_USER_LIST] =
         "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
         "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
-        "otp_failed_count, otp_locked_until FROM bw_users ORDER BY email LIMIT $1",
+        "otp_failed_count, otp_locked_until, admin_locked FROM bw_users ORDER BY email LIMIT $1",
     [BW_STMT_PWHIST_INSERT] =
         "INSERT INTO bw_password_history(user_id, hash, created_at) VALUES ($1, $2, $3)",
     [BW_STMT_PWHIST_RECENT] =
@@ -111,4 +116,8 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "SELECT count(*) FROM bw_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
     [BW_STMT_SESSION_SET_MFA] =
         "UPDATE bw_sessions SET mfa_verified = 1 WHERE id = $1 AND user_id = $2",
+    [BW_STMT_USER_FAIL_ATTEMPT] =
+        "UPDATE bw_users SET inflight = CASE WHEN inflight > 0 THEN inflight - 1 ELSE 0 "
+        "END, failed_count = failed_count + 1, locked_until = CASE WHEN failed_count + 1 "
+        ">= $2 THEN $3::bigint ELSE locked_until END WHERE id = $1 RETURNING failed_count",
 };

@@ -45,13 +45,14 @@ enum bw_stmt {
                             must_change, created_at) */
     BW_STMT_USER_BY_EMAIL, /* (email) -> USER_COLUMNS */
     BW_STMT_USER_BY_ID,    /* (id) -> USER_COLUMNS */
-    BW_STMT_USER_CLAIM_ATTEMPT, /* (id, max_failures, locked_until_if_max, now)
-                                   -> (failed_count, locked_until); no row when locked */
-    BW_STMT_USER_LOGIN_OK,      /* (id, now) resets failures, records the login */
+    BW_STMT_USER_CLAIM_ATTEMPT, /* (id, max_failures, now, stale_before) -> (failed_count);
+                                   no row when locked, or when failures plus checks under
+                                   way already reach max_failures */
+    BW_STMT_USER_LOGIN_OK,      /* (id, now) ends a claimed check: resets failures */
     BW_STMT_USER_SET_PASSWORD,  /* (id, hash, changed_at, expires_at|NULL, must_change) */
     BW_STMT_USER_SET_STATUS,    /* (id, status) */
     BW_STMT_USER_UNLOCK,        /* (id) */
-    BW_STMT_USER_LOCK,          /* (id, locked_until) */
+    BW_STMT_USER_LOCK,          /* (id) administrative lock, until unlocked */
     BW_STMT_USER_LIST,          /* (limit) -> USER_COLUMNS ordered by email */
     BW_STMT_PWHIST_INSERT,      /* (user_id, hash, created_at) */
     BW_STMT_PWHIST_RECENT,      /* (user_id, limit) -> (hash) newest first */
@@ -88,6 +89,8 @@ enum bw_stmt {
                                      -> (used_at); no row when unknown or used */
     BW_STMT_RECOVERY_COUNT,       /* (user_id) -> (unused codes) */
     BW_STMT_SESSION_SET_MFA,      /* (id, user_id) marks the session's second factor done */
+    BW_STMT_USER_FAIL_ATTEMPT, /* (id, max_failures, locked_until_if_max) ends a claimed
+                                  check that failed -> (failed_count) */
     BW_STMT__COUNT
 };
 
@@ -109,6 +112,7 @@ enum bw_user_col {
     BW_UCOL_MFA_PENDING, /* 1 when an unconfirmed enrolment exists (never the seed) */
     BW_UCOL_OTP_FAILED_COUNT,
     BW_UCOL_OTP_LOCKED_UNTIL,
+    BW_UCOL_ADMIN_LOCKED,
 };
 
 enum bw_val_type { BW_VAL_NULL, BW_VAL_INT, BW_VAL_TEXT, BW_VAL_BLOB };

@@ -19,7 +19,10 @@ CREATE TABLE bw_users (
     mfa_pending         BYTEA,
     mfa_last_step       BIGINT NOT NULL DEFAULT 0,
     otp_failed_count    INTEGER NOT NULL DEFAULT 0,
-    otp_locked_until    BIGINT NOT NULL DEFAULT 0
+    otp_locked_until    BIGINT NOT NULL DEFAULT 0,
+    admin_locked        INTEGER NOT NULL DEFAULT 0 CHECK (admin_locked IN (0, 1)),
+    inflight            INTEGER NOT NULL DEFAULT 0,      -- password checks under way
+    inflight_at         BIGINT NOT NULL DEFAULT 0         -- when the last one started
 );
 
 CREATE TABLE bw_password_history (

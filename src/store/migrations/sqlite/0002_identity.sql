@@ -19,7 +19,10 @@ CREATE TABLE bw_users (
     mfa_pending         BLOB,                            -- sealed seed of an unconfirmed enrolment
     mfa_last_step       INTEGER NOT NULL DEFAULT 0,      -- last accepted TOTP time step (replay)
     otp_failed_count    INTEGER NOT NULL DEFAULT 0,      -- counted apart from password failures
-    otp_locked_until    INTEGER NOT NULL DEFAULT 0
+    otp_locked_until    INTEGER NOT NULL DEFAULT 0,
+    admin_locked        INTEGER NOT NULL DEFAULT 0 CHECK (admin_locked IN (0, 1)),
+    inflight            INTEGER NOT NULL DEFAULT 0,      -- password checks under way
+    inflight_at         INTEGER NOT NULL DEFAULT 0         -- when the last one started
 ) STRICT;
 
 CREATE TABLE bw_password_history (
