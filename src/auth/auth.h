@@ -93,6 +93,11 @@ BW_MUST_CHECK enum bw_rc bw_email_normalize(const char *in, char out[BW_EMAIL_MA
 BW_MUST_CHECK enum bw_rc bw_user_by_email(struct bw_tx *tx, const char *email,
                                           struct bw_user *out);
 BW_MUST_CHECK enum bw_rc bw_user_by_id(struct bw_tx *tx, const char *id, struct bw_user *out);
+/* Same, and holds the user's row until the transaction ends, so that a
+ * concurrent lock, disable or password change is ordered before or after
+ * this transaction as a whole (writes on SQLite are serial anyway). */
+BW_MUST_CHECK enum bw_rc bw_user_by_id_locked(struct bw_tx *tx, const char *id,
+                                              struct bw_user *out);
 
 /* Creates a user with a policy-checked password. An `initial` password
  * (issued by an administrator) expires in 24 h and must be changed at first

@@ -177,7 +177,7 @@ static enum bw_rc make_room(struct bw_tx *tx, struct success *s, const char *act
 static bool still_valid(struct bw_tx *tx, const struct bw_user *u, enum bw_rc *rc)
 {
     struct bw_user cur;
-    *rc = bw_user_by_id(tx, u->id, &cur);
+    *rc = bw_user_by_id_locked(tx, u->id, &cur);
     return *rc == BW_OK && strcmp(cur.password_hash, u->password_hash) == 0 &&
            strcmp(cur.status, "active") == 0 && !cur.admin_locked;
 }

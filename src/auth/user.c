@@ -101,6 +101,11 @@ enum bw_rc bw_user_by_id(struct bw_tx *tx, const char *id, struct bw_user *out)
     return user_lookup(tx, BW_STMT_USER_BY_ID, id, out);
 }
 
+enum bw_rc bw_user_by_id_locked(struct bw_tx *tx, const char *id, struct bw_user *out)
+{
+    return user_lookup(tx, BW_STMT_USER_BY_ID_FOR_UPDATE, id, out);
+}
+
 /* Expiry of a password set now: policy profile max_age, or 24 h for an
  * administrator-issued initial password; 0 = never. */
 static int64_t expiry_for(const struct bw_config *cfg, int64_t now, bool initial)

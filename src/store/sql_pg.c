@@ -120,4 +120,9 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "UPDATE bw_users SET inflight = CASE WHEN inflight > 0 THEN inflight - 1 ELSE 0 "
         "END, failed_count = failed_count + 1, locked_until = CASE WHEN failed_count + 1 "
         ">= $2 THEN $3::bigint ELSE locked_until END WHERE id = $1 RETURNING failed_count",
+    [BW_STMT_USER_BY_ID_FOR_UPDATE] =
+        "SELECT id, email, status, platform_admin, password_hash, password_changed_at, "
+        "password_expires_at, must_change, failed_count, locked_until, created_at, "
+        "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
+        "otp_failed_count, otp_locked_until, admin_locked FROM bw_users WHERE id = $1 FOR UPDATE",
 };

@@ -91,6 +91,7 @@ enum bw_stmt {
     BW_STMT_SESSION_SET_MFA,      /* (id, user_id) marks the session's second factor done */
     BW_STMT_USER_FAIL_ATTEMPT, /* (id, max_failures, locked_until_if_max) ends a claimed
                                   check that failed -> (failed_count) */
+    BW_STMT_USER_BY_ID_FOR_UPDATE, /* (id) -> USER_COLUMNS, row locked until commit (PG) */
     BW_STMT__COUNT
 };
 
