@@ -139,6 +139,9 @@ struct bw_principal {
     bool password_only; /* expired password: may only change it or log out */
     bool mfa_enabled;   /* the user has a confirmed second factor */
     bool mfa_verified;  /* this session has completed it */
+    char status[16];    /* the account as read with the session, for /users/me */
+    int64_t created_at;
+    int64_t password_expires_at;
 };
 
 struct bw_login {

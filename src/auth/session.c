@@ -405,6 +405,9 @@ enum bw_rc bw_session_authenticate(struct bw_store *st, const struct bw_config *
     out->password_only = l.password_only;
     out->mfa_enabled = l.u.mfa_enabled;
     out->mfa_verified = l.u.mfa_enabled && l.mfa_verified;
+    memcpy(out->status, l.u.status, sizeof(out->status));
+    out->created_at = l.u.created_at;
+    out->password_expires_at = l.u.password_expires_at;
     return BW_OK;
 }
 

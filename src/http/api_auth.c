@@ -142,34 +142,21 @@ enum bw_rc bw_api_session_delete(struct bw_req *req, struct bw_resp *resp)
     return BW_OK;
 }
 
-struct me {
-    const char *id;
-    struct bw_user u;
-};
-
-static enum bw_rc me_fn(struct bw_tx *tx, void *arg)
-{
-    struct me *m = arg;
-    return bw_user_by_id(tx, m->id, &m->u);
-}
-
+/* Answers from the account state read with the session in the same request:
+ * no second read of the store. */
 enum bw_rc bw_api_me(struct bw_req *req, struct bw_resp *resp)
 {
-    struct me m = {.id = req->principal.user_id};
-    enum bw_rc rc = bw_store_read(req->deps->store, me_fn, &m);
-    if (rc != BW_OK)
-        return rc;
+    const struct bw_principal *p = &req->principal;
     char created[21], expires[21];
-    bw_time_format(m.u.created_at, created);
-    bw_time_format(m.u.password_expires_at, expires);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:b, s:b, s:b}", "id", m.u.id, "email",
-                          m.u.email, "status", m.u.status, "platform_admin", m.u.platform_admin,
-                          "created_at", created, "password_expired", req->principal.password_only,
-                          "mfa_enabled", m.u.mfa_enabled, "mfa_verified",
-                          req->principal.mfa_verified);
+    bw_time_format(p->created_at, created);
+    bw_time_format(p->password_expires_at, expires);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:b, s:b, s:b}", "id", p->user_id, "email",
+                          p->email, "status", p->status, "platform_admin", p->platform_admin,
+                          "created_at", created, "password_expired", p->password_only,
+                          "mfa_enabled", p->mfa_enabled, "mfa_verified", p->mfa_verified);
     if (o != NULL)
         json_object_set_new(o, "password_expires_at",
-                            m.u.password_expires_at ? json_string(expires) : json_null());
+                            p->password_expires_at ? json_string(expires) : json_null());
     return bw_resp_json(resp, 200, o);
 }
 

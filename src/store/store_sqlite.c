@@ -29,6 +29,7 @@ enum { MAX_BATCH = 128 };
 struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[BW_STMT__COUNT];
+    sqlite3_stmt *begin, *commit; /* prepared once: reads are the hot path */
 };
 
 struct sq_tx {
@@ -103,6 +104,9 @@ static void conn_close(struct sq_conn *c)
         sqlite3_finalize(c->stmts[i]);
         c->stmts[i] = NULL;
     }
+    sqlite3_finalize(c->begin);
+    sqlite3_finalize(c->commit);
+    c->begin = c->commit = NULL;
     sqlite3_close_v2(c->db);
     c->db = NULL;
 }
@@ -439,6 +443,19 @@ static enum bw_rc sq_write(void *impl, bw_tx_fn fn, void *arg)
     return rc;
 }
 
+/* Runs a fixed statement prepared once per connection (BEGIN, COMMIT). */
+static enum bw_rc step_once(sqlite3 *db, sqlite3_stmt **st, const char *sql)
+{
+    if (*st == NULL && sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) !=
+                           SQLITE_OK)
+        return BW_ERR_STORE;
+    int rc = sqlite3_step(*st);
+    sqlite3_reset(*st);
+    if (rc != SQLITE_DONE)
+        bw_log(BW_LOG_ERROR, "store.sqlite", "%s: %s", sql, sqlite3_errmsg(db));
+    return rc == SQLITE_DONE ? BW_OK : map_err(rc);
+}
+
 static enum bw_rc sq_read(void *impl, bw_tx_fn fn, void *arg)
 {
     struct sq_store *s = impl;
@@ -456,10 +473,10 @@ static enum bw_rc sq_read(void *impl, bw_tx_fn fn, void *arg)
 
     struct sq_tx tx = {.base = {.ops = &bw_store_sqlite_ops}, .conn = &s->readers[idx]};
     sqlite3 *db = s->readers[idx].db;
-    enum bw_rc rc = exec_sql(db, "BEGIN");
+    enum bw_rc rc = step_once(db, &s->readers[idx].begin, "BEGIN");
     if (rc == BW_OK) {
         rc = fn(&tx.base, arg);
-        enum bw_rc crc = exec_sql(db, "COMMIT");
+        enum bw_rc crc = step_once(db, &s->readers[idx].commit, "COMMIT");
         if (rc == BW_OK)
             rc = crc;
         if (!sqlite3_get_autocommit(db))
