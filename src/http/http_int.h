@@ -138,6 +138,7 @@ struct bw_req {
     struct bw_buf body;
     json_t *json;              /* parsed body, owned */
     bool authenticated;
+    const char *denied;        /* problem slug of a 403 decided by the router, or NULL */
     struct bw_principal principal;
     int status;                /* final status, for the access log */
     size_t bytes_out;

@@ -365,6 +365,43 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     return false;
 }
 
+struct deny_job {
+    const struct bw_audit_ctx *ctx;
+    const char *actor;
+    const struct bw_req *req;
+};
+
+static enum bw_rc deny_fn(struct bw_tx *tx, void *arg)
+{
+    struct deny_job *j = arg;
+    return bw_audit_append(tx, j->ctx, j->actor, "authz.deny", j->req->match.route->pattern,
+                           BW_AUDIT_DENIED,
+                           json_pack("{s:s, s:s}", "method", j->req->method_name, "reason",
+                                     j->req->denied));
+}
+
+/* A refusal of an authenticated request: answered 403 and remembered so
+ * that dispatch records it as an authz.deny event (CONTROL: AC-01). */
+static enum bw_rc deny(struct bw_req *req, struct bw_resp *resp, const char *slug,
+                       const char *detail, const struct bw_field_errors *errors)
+{
+    req->denied = slug;
+    return bw_resp_problem(resp, 403, slug, detail, errors);
+}
+
+/* Writes the authz.deny event of a refused request. */
+static void audit_denial(struct bw_req *req)
+{
+    struct bw_audit_ctx ctx;
+    char actor[BW_ID_LEN + 8];
+    bw_req_audit_ctx(req, &ctx);
+    snprintf(actor, sizeof(actor), "user:%s", req->principal.user_id);
+    struct deny_job j = {&ctx, req->principal.user_id[0] ? actor : "anonymous", req};
+    if (bw_store_write(req->deps->store, deny_fn, &j) != BW_OK)
+        bw_log(BW_LOG_ERROR, "audit.write", "rid=%s: cannot record authz.deny",
+               req->request_id);
+}
+
 /* Throttling, authentication, the expired-password and second-factor gates
  * and the administrator check, as the route row declares, before any
  * handler runs. Answers (resp->status set) when the request may not go on. */
@@ -402,28 +439,28 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
     if (by_cookie && req->method != BW_GET && req->method != BW_HEAD &&
         !bw_csrf_valid(req->deps->keyring, token,
                        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-CSRF-Token")))
-        return bw_resp_problem(resp, 403, "csrf-failed",
+        return deny(req, resp, "csrf-failed",
                                "missing or wrong X-CSRF-Token for a cookie-authenticated request",
                                NULL);
     req->authenticated = true;
     const struct bw_principal *p = &req->principal;
     if (p->password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
-        return bw_resp_problem(resp, 403, "password-expired",
+        return deny(req, resp, "password-expired",
                                "the password has expired: change it first", NULL);
     /* CONTROL: AUTH-02 - before its second factor a session may only verify it,
      * look at itself or log out (an expired password is changed first) */
     if (!p->password_only && p->mfa_enabled && !p->mfa_verified &&
         !(route->flags & BW_ROUTE_MFA_PENDING_OK))
-        return bw_resp_problem(resp, 403, "mfa-required",
+        return deny(req, resp, "mfa-required",
                                "complete the second factor first: POST /api/v1/auth/mfa/verify",
                                NULL);
     if (!(route->flags & BW_ROUTE_ADMIN))
         return BW_OK;
     /* CONTROL: AC-05 - administrators act only with a verified second factor */
     if (!p->platform_admin)
-        return bw_resp_problem(resp, 403, "forbidden", "administrators only", NULL);
+        return deny(req, resp, "forbidden", "administrators only", NULL);
     if (req->deps->cfg->mfa_required_for_admins && !(p->mfa_enabled && p->mfa_verified))
-        return bw_resp_problem(resp, 403, "mfa-required",
+        return deny(req, resp, "mfa-required",
                                "administrators must enrol in MFA (POST /api/v1/auth/mfa/enroll) "
                                "and verify it in this session",
                                NULL);
@@ -451,6 +488,8 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         return;
     }
     enum bw_rc rc = check_access(req, resp);
+    if (req->denied != NULL)
+        audit_denial(req);
     if (rc != BW_OK || resp->status != 0) {
         if (resp->status == 0)
             bw_resp_from_rc(resp, rc);

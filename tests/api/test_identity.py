@@ -821,6 +821,12 @@ def t_initial_password(api):
             "GET sessions with an expired password")
     problem(api.call("DELETE", SESSIONS + "/" + "0" * 26, token=tok), 403,
             "/problems/password-expired", "DELETE session with an expired password")
+    # AC-01: every refusal is an authz.deny event naming the user and the reason
+    denies = [e for e in audit(api.srv, action="authz.deny")
+              if e["actor"] == "user:" + uid]
+    check(len(denies) >= 2 and all(e["outcome"] == "denied" for e in denies) and
+          all(e["details"].get("reason") == "password-expired" for e in denies),
+          "authz.deny events: %r" % denies)
     r = api.me(tok)
     check(r.status == 200, "GET /users/me: %d" % r.status)
     me = r.json()
