@@ -6,6 +6,7 @@
  */
 #include "cli/cli_int.h"
 #include "crypto/crypto.h"
+#include "store/store.h"
 #include "sys/sys.h"
 
 #include <jansson.h>
@@ -157,6 +158,37 @@ enum bw_rc bw_cli_db_target(const struct bw_cli *cli, const struct bw_config *cf
         return n < 0 || (size_t)n >= cap ? BW_ERR_TOOBIG : BW_OK;
     }
     return bw_sys_path(out, cap, cli->data_dir, "db/bulwark.db");
+}
+
+enum bw_rc bw_cli_open_store(const struct bw_cli *cli, const struct bw_config *cfg,
+                             unsigned pool, bool check_schema, struct bw_store **out)
+{
+    char target[4096], why[512] = "";
+    int have = 0, want = 0;
+    struct bw_store *st = NULL;
+    struct bw_store_opts opts = {.pool_size = pool,
+                                 .busy_timeout_ms = (unsigned)cfg->busy_timeout * 1000};
+    enum bw_rc rc = bw_cli_db_target(cli, cfg, target, sizeof(target));
+    if (rc == BW_OK)
+        rc = bw_store_open(target, &opts, &st, why, sizeof(why));
+    if (rc != BW_OK) {
+        bw_cli_error("cannot open the database: %s", why[0] ? why : bw_rc_str(rc));
+        return rc;
+    }
+    if (check_schema && (rc = bw_store_schema_version(st, &have, &want)) != BW_OK)
+        bw_cli_error("cannot read the database schema version: %s", bw_rc_str(rc));
+    if (rc == BW_OK && check_schema && have != want) {
+        bw_cli_error("database schema is version %d but this bulwark needs %d: run 'bulwark "
+                     "migrate'%s",
+                     have, want, have > want ? " with a newer binary" : "");
+        rc = BW_ERR_SCHEMA;
+    }
+    if (rc != BW_OK) {
+        bw_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return BW_OK;
 }
 
 /* The one mapping from results to exit status (SPEC 4). */

@@ -41,6 +41,14 @@ BW_MUST_CHECK enum bw_rc bw_cli_load_config(struct bw_cli *cli, struct bw_config
 BW_MUST_CHECK enum bw_rc bw_cli_db_target(const struct bw_cli *cli, const struct bw_config *cfg,
                                           char *out, size_t cap);
 
+/* Opens the configured store (pool of `pool` connections, busy timeout from
+ * the configuration). With `check_schema`, refuses a schema of another
+ * version than this binary's. Prints the reason on failure. */
+struct bw_store;
+BW_MUST_CHECK enum bw_rc bw_cli_open_store(const struct bw_cli *cli, const struct bw_config *cfg,
+                                           unsigned pool, bool check_schema,
+                                           struct bw_store **out);
+
 enum bw_rc bw_cmd_init(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_migrate(struct bw_cli *cli, int argc, char **argv);

@@ -59,33 +59,6 @@ static enum bw_rc load_pem(const char *data_dir, const char *rel, bool secret, c
     return BW_OK;
 }
 
-static enum bw_rc open_store(struct bw_cli *cli, struct serve_state *s)
-{
-    char target[4096], why[512] = "";
-    int have = 0, want = 0;
-    struct bw_store_opts opts = {.pool_size = (unsigned)s->cfg.pool_size,
-                                 .busy_timeout_ms = (unsigned)s->cfg.busy_timeout * 1000};
-    enum bw_rc rc = bw_cli_db_target(cli, &s->cfg, target, sizeof(target));
-    if (rc == BW_OK)
-        rc = bw_store_open(target, &opts, &s->store, why, sizeof(why));
-    if (rc != BW_OK) {
-        bw_cli_error("cannot open the database: %s", why[0] ? why : bw_rc_str(rc));
-        return rc;
-    }
-    rc = bw_store_schema_version(s->store, &have, &want);
-    if (rc != BW_OK) {
-        bw_cli_error("cannot read the database schema version: %s", bw_rc_str(rc));
-        return rc;
-    }
-    if (have != want) {
-        bw_cli_error("database schema is version %d but this bulwark needs %d: run 'bulwark "
-                     "migrate'%s",
-                     have, want, have > want ? " with a newer binary" : "");
-        return BW_ERR_SCHEMA;
-    }
-    return BW_OK;
-}
-
 static void state_cleanup(struct serve_state *s)
 {
     bw_store_close(s->store);
@@ -179,7 +152,7 @@ static enum bw_rc prepare(struct bw_cli *cli, struct serve_state *s, const char 
             BW_OK)
         bw_cli_error("%s", why);
     if (rc == BW_OK)
-        rc = open_store(cli, s);
+        rc = bw_cli_open_store(cli, &s->cfg, (unsigned)s->cfg.pool_size, true, &s->store);
     return rc;
 }
 
@@ -255,19 +228,13 @@ enum bw_rc bw_cmd_migrate(struct bw_cli *cli, int argc, char **argv)
 {
     struct bw_config cfg;
     struct bw_store *st = NULL;
-    char target[4096], why[512] = "";
     int version = 0;
-    struct bw_store_opts opts = {.pool_size = 1, .busy_timeout_ms = 5000};
     if (argc > 1)
         return bw_cli_usage(cli, "unexpected argument '%s'", argv[1]);
     enum bw_rc rc = bw_cli_load_config(cli, &cfg);
     if (rc != BW_OK)
         return rc;
-    rc = bw_cli_db_target(cli, &cfg, target, sizeof(target));
-    if (rc == BW_OK)
-        rc = bw_store_open(target, &opts, &st, why, sizeof(why));
-    if (rc != BW_OK)
-        bw_cli_error("cannot open the database: %s", why[0] ? why : bw_rc_str(rc));
+    rc = bw_cli_open_store(cli, &cfg, 1, false, &st);
     if (rc == BW_OK && (rc = bw_store_migrate(st, &version)) != BW_OK)
         bw_cli_error("migration failed: %s", bw_rc_str(rc));
     if (rc == BW_OK)

@@ -17,32 +17,15 @@
 #include <sodium.h>
 #include <string.h>
 
+/* Loads the configuration and opens the store at this binary's schema. */
 static enum bw_rc open_store(struct bw_cli *cli, struct bw_config *cfg, struct bw_store **st)
 {
-    char target[4096], why[512] = "";
-    int have = 0, want = 0;
-    struct bw_store_opts opts = {.pool_size = 1, .busy_timeout_ms = 5000};
     enum bw_rc rc = bw_cli_load_config(cli, cfg);
     if (rc != BW_OK)
         return rc;
-    rc = bw_cli_db_target(cli, cfg, target, sizeof(target));
-    if (rc == BW_OK)
-        rc = bw_store_open(target, &opts, st, why, sizeof(why));
-    if (rc == BW_OK)
-        rc = bw_store_schema_version(*st, &have, &want);
-    if (rc == BW_OK && have != want) {
-        bw_cli_error("database schema is version %d but this bulwark needs %d: run 'bulwark "
-                     "migrate'",
-                     have, want);
-        rc = BW_ERR_SCHEMA;
-    } else if (rc != BW_OK) {
-        bw_cli_error("cannot open the database: %s", why[0] ? why : bw_rc_str(rc));
-    }
-    if (rc != BW_OK) {
-        bw_store_close(*st);
-        *st = NULL;
+    rc = bw_cli_open_store(cli, cfg, 1, true, st);
+    if (rc != BW_OK)
         bw_config_cleanup(cfg);
-    }
     return rc;
 }
 

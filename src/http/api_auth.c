@@ -202,23 +202,28 @@ static enum bw_rc no_aead(struct bw_resp *resp)
                            "this server cannot seal secrets (no AES-GCM on its CPU)", NULL);
 }
 
-static enum bw_rc need_keyring(struct bw_req *req)
+/* The answers confirm and verify share for a refused code; false when rc is
+ * none of them and the caller decides. */
+static bool code_outcome(struct bw_resp *resp, enum bw_rc rc, const char *malformed,
+                         enum bw_rc *answer)
 {
-    if (req->deps->keyring != NULL)
-        return BW_OK;
-    bw_log(BW_LOG_ERROR, "http.mfa", "no keyring: TOTP seeds cannot be sealed or opened");
-    return BW_ERR_INTERNAL;
+    if (rc == BW_ERR_INVALID)
+        *answer = code_malformed(resp, malformed);
+    else if (rc == BW_ERR_PERM)
+        *answer = code_refused(resp);
+    else if (rc == BW_ERR_UNSUPPORTED)
+        *answer = no_aead(resp);
+    else
+        return false;
+    return true;
 }
 
 enum bw_rc bw_api_mfa_enroll(struct bw_req *req, struct bw_resp *resp)
 {
     struct bw_audit_ctx ctx;
     struct bw_mfa_enrolment e;
-    enum bw_rc rc = need_keyring(req);
-    if (rc != BW_OK)
-        return rc;
     bw_req_audit_ctx(req, &ctx);
-    rc = bw_mfa_enroll(req->deps->store, req->deps->keyring, &ctx, &req->principal, &e);
+    enum bw_rc rc = bw_mfa_enroll(req->deps->store, req->deps->keyring, &ctx, &req->principal, &e);
     if (rc == BW_ERR_EXISTS)
         return bw_resp_problem(resp, 409, "mfa-enabled",
                                "MFA is already enabled; an administrator can reset it", NULL);
@@ -236,25 +241,21 @@ enum bw_rc bw_api_mfa_confirm(struct bw_req *req, struct bw_resp *resp)
 {
     struct bw_audit_ctx ctx;
     struct bw_recovery_codes codes;
-    enum bw_rc rc = need_keyring(req);
-    const char *code = rc == BW_OK ? code_member(req, resp, &rc) : NULL;
+    enum bw_rc rc = BW_OK, answer;
+    const char *code = code_member(req, resp, &rc);
     if (code == NULL)
         return rc;
     bw_req_audit_ctx(req, &ctx);
     rc = bw_mfa_confirm(req->deps->store, req->deps->cfg, req->deps->keyring, &ctx,
                         &req->principal, code, &codes);
-    if (rc == BW_ERR_INVALID)
-        return code_malformed(resp, "must be the 6-digit code of the authenticator app");
+    if (code_outcome(resp, rc, "must be the 6-digit code of the authenticator app", &answer))
+        return answer;
     if (rc == BW_ERR_NOTFOUND)
         return bw_resp_problem(resp, 409, "no-enrolment",
                                "no enrolment to confirm: POST /api/v1/auth/mfa/enroll first",
                                NULL);
     if (rc == BW_ERR_EXISTS)
         return bw_resp_problem(resp, 409, "mfa-enabled", "MFA is already enabled", NULL);
-    if (rc == BW_ERR_PERM)
-        return code_refused(resp);
-    if (rc == BW_ERR_UNSUPPORTED)
-        return no_aead(resp);
     if (rc != BW_OK)
         return rc;
     json_t *list = json_array();
@@ -274,22 +275,18 @@ enum bw_rc bw_api_mfa_verify(struct bw_req *req, struct bw_resp *resp)
 {
     struct bw_audit_ctx ctx;
     bool recovery = false;
-    enum bw_rc rc = need_keyring(req);
-    const char *code = rc == BW_OK ? code_member(req, resp, &rc) : NULL;
+    enum bw_rc rc = BW_OK, answer;
+    const char *code = code_member(req, resp, &rc);
     if (code == NULL)
         return rc;
     bw_req_audit_ctx(req, &ctx);
     rc = bw_mfa_verify(req->deps->store, req->deps->cfg, req->deps->keyring, &ctx,
                        &req->principal, code, &recovery);
-    if (rc == BW_ERR_INVALID)
-        return code_malformed(resp, "must be a 6-digit code or a recovery code");
+    if (code_outcome(resp, rc, "must be a 6-digit code or a recovery code", &answer))
+        return answer;
     if (rc == BW_ERR_NOTFOUND)
         return bw_resp_problem(resp, 409, "mfa-not-enabled",
                                "MFA is not enabled for this account", NULL);
-    if (rc == BW_ERR_PERM)
-        return code_refused(resp);
-    if (rc == BW_ERR_UNSUPPORTED)
-        return no_aead(resp);
     if (rc != BW_OK)
         return rc;
     return bw_resp_json(resp, 200, json_pack("{s:b, s:s}", "mfa_verified", 1, "method",

@@ -18,6 +18,7 @@
 #include "sys/sys.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -601,6 +602,8 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
                          size_t whylen)
 {
     const struct bw_config *cfg = deps->cfg;
+    /* handlers rely on all three: serve loads them before it starts us */
+    assert(deps->cfg != NULL && deps->store != NULL && deps->keyring != NULL);
     struct bw_http_server *srv = bw_calloc(1, sizeof(*srv));
     if (srv == NULL)
         return BW_ERR_NOMEM;

@@ -27,7 +27,8 @@ static void open_store(void)
     struct bw_store_opts opts = {.pool_size = 4, .busy_timeout_ms = 5000, .create = true};
     enum bw_rc rc = bw_store_open(target, &opts, &st, why, sizeof(why));
     if (rc != BW_OK)
-        fail_msg("open %s: %s (%s)", bw_store_driver(st) ? "" : "", bw_rc_str(rc), why);
+        fail_msg("open %s: %s (%s)", strncmp(target, "postgres", 8) == 0 ? "postgresql" : target,
+                 bw_rc_str(rc), why); /* never print a URL: it holds the password */
 }
 
 static int setup(void **state)
