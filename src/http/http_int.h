@@ -38,6 +38,8 @@ enum bw_auth {
 #define BW_ROUTE_ADMIN (1u << 5) /* administrators only (platform admins today; org owners and
                                     admins later); with mfa.required_for_admins they also need
                                     MFA enabled and verified in the session (CONTROL: AC-05) */
+#define BW_ROUTE_OFFLOAD (1u << 6) /* slow handler (password hashing): runs on the offload pool
+                                      with the connection suspended, never on an HTTP worker */
 
 #define BW_MAX_PARAMS 6
 #define BW_MAX_PARAM_LEN 128
@@ -142,7 +144,23 @@ struct bw_req {
     struct bw_principal principal;
     int status;                /* final status, for the access log */
     size_t bytes_out;
+    /* BW_ROUTE_OFFLOAD: the answer prepared on the offload pool */
+    bool offloaded;
+    _Atomic bool offload_done;
+    struct bw_resp offload_resp;
+    struct bw_req *offload_next; /* queue link, owned by offload.c */
 };
+
+/* The offload pool (offload.c): `threads` threads run `run(req)` for each
+ * submitted request, in order. submit returns false when `max_queued`
+ * requests already wait or the pool is stopping. stop runs what is queued,
+ * then joins. */
+struct bw_offload;
+BW_MUST_CHECK enum bw_rc bw_offload_start(unsigned threads, size_t max_queued,
+                                          void (*run)(struct bw_req *req),
+                                          struct bw_offload **out);
+BW_MUST_CHECK bool bw_offload_submit(struct bw_offload *o, struct bw_req *req);
+void bw_offload_stop(struct bw_offload *o); /* accepts NULL */
 
 /* Helpers for handlers. */
 BW_MUST_CHECK enum bw_rc bw_resp_json(struct bw_resp *resp, int status, json_t *obj);

@@ -36,6 +36,7 @@ struct bw_http_server {
     const struct bw_http_deps *deps;
     _Atomic int connections;
     _Atomic int requests; /* requests in flight, for graceful shutdown */
+    struct bw_offload *offload; /* slow handlers, off the HTTP workers */
 };
 
 /* SPEC 6.1 / CONTROL: APP-05, C10: sent on every response, errors included. */
@@ -120,6 +121,8 @@ static void req_free(struct bw_req *req)
     if (req == NULL)
         return;
     bw_buf_free(&req->body, true); /* bodies may hold passwords */
+    if (req->offloaded)
+        bw_resp_cleanup(&req->offload_resp); /* connection closed before the answer went */
     json_decref(req->json);
     bw_free(req->path);
     bw_free(req);
@@ -270,6 +273,7 @@ struct header_sum {
     unsigned count;
     unsigned content_length; /* how many Content-Length headers */
     unsigned transfer_encoding;
+    unsigned host;           /* how many Host headers */
     bool odd_coding;         /* Transfer-Encoding other than exactly "chunked" */
     bool bad_name;           /* empty, or whitespace in a header name */
 };
@@ -284,6 +288,8 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
         h->bad_name = true;
     if (strcasecmp(key, "Content-Length") == 0)
         h->content_length++;
+    if (strcasecmp(key, "Host") == 0)
+        h->host++;
     if (strcasecmp(key, "Transfer-Encoding") == 0) {
         h->transfer_encoding++;
         h->odd_coding |= value == NULL || strcasecmp(value, "chunked") != 0;
@@ -310,7 +316,7 @@ static void set_early(struct bw_req *req, int status, const char *detail)
 /* First call: headers are complete. Decide everything that does not need the
  * body. Returns true when the request must be answered (and closed) now. */
 static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const char *url,
-                       const char *method)
+                       const char *method, const char *version)
 {
     const struct bw_config *cfg = req->deps->cfg;
     struct header_sum hs;
@@ -329,6 +335,16 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     if (req->early_status != 0 && req->early_status != 414) {
         req->close = true;
         return true; /* the request line itself was refused in on_uri */
+    }
+    /* RFC 9112 3.2: an HTTP/1.1 request lacking Host, or with several, is 400.
+     * libmicrohttpd runs with strictness 0 so this answer is ours (with the
+     * SPEC 6.1 headers) rather than the library's bare one. */
+    if (hs.host > 1 || (hs.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)) {
+        req->early_status = 400;
+        req->close = true;
+        snprintf(req->early_detail, sizeof(req->early_detail),
+                 "an HTTP/1.1 request needs exactly one Host header");
+        return true;
     }
     if (hs.total > cfg->max_header_size || hs.count > 100)
         set_early(req, 431, "request headers too large");
@@ -507,6 +523,14 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         bw_resp_from_rc(resp, BW_ERR_INTERNAL);
 }
 
+/* Runs on the offload pool (offload.c) while the connection is suspended. */
+static void offload_run(struct bw_req *req)
+{
+    dispatch(req, &req->offload_resp);
+    atomic_store(&req->offload_done, true);
+    MHD_resume_connection(req->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -516,9 +540,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct bw_req *req = *con_cls;
     if (req == NULL)
         return MHD_NO; /* allocation failed in on_uri: drop the connection */
+    if (req->offloaded) { /* resumed: the offload pool prepared the answer */
+        if (!atomic_load(&req->offload_done))
+            return MHD_YES;
+        req->offloaded = false;
+        enum MHD_Result ret = send_resp(conn, req, &req->offload_resp);
+        bw_resp_cleanup(&req->offload_resp);
+        return ret;
+    }
     if (!req->started) {
         req->started = true;
-        if (first_call(conn, req, url, method))
+        if (first_call(conn, req, url, method, version))
             return send_problem(conn, req, req->early_status, req->early_detail);
         return MHD_YES;
     }
@@ -545,6 +577,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES; /* already answered */
     if (req->early_status != 0)
         return send_problem(conn, req, req->early_status, req->early_detail);
+    if ((req->match.route->flags & BW_ROUTE_OFFLOAD) && srv->offload != NULL) {
+        bw_resp_init(&req->offload_resp);
+        req->offloaded = true;
+        MHD_suspend_connection(conn);
+        if (bw_offload_submit(srv->offload, req))
+            return MHD_YES;
+        /* the queue is full: answer 429 on the next call, after resuming */
+        if (bw_resp_problem(&req->offload_resp, 429, "too-many-requests",
+                            "the server is busy; try again shortly", NULL) != BW_OK ||
+            bw_resp_header(&req->offload_resp, "Retry-After", "1") != BW_OK)
+            bw_resp_from_rc(&req->offload_resp, BW_ERR_NOMEM);
+        atomic_store(&req->offload_done, true);
+        MHD_resume_connection(conn);
+        return MHD_YES;
+    }
     struct bw_resp resp;
     bw_resp_init(&resp);
     dispatch(req, &resp);
@@ -611,7 +658,18 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : bw_sys_ncpu();
     size_t mem_limit = cfg->max_header_size + cfg->max_url_length + 32768;
     unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    /* Offloaded handlers mostly wait for the Argon2id pool (sized to the
+     * cores); a few more threads than cores keep store work flowing, and the
+     * bounded queue turns an excess into 429 rather than unbounded memory. */
+    unsigned ncpu = bw_sys_ncpu();
+    enum bw_rc orc = bw_offload_start(ncpu * 2 + 2, 1024, offload_run, &srv->offload);
+    if (orc != BW_OK) {
+        bw_why(why, whylen, "cannot start the offload threads");
+        close(fd);
+        bw_free(srv);
+        return orc;
+    }
     /* CONTROL: C9 - TLS 1.3 only, whatever the system's GnuTLS defaults allow */
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -621,12 +679,13 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
         (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_STRICT_FOR_CLIENT, 0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         bw_why(why, whylen, "cannot start the HTTPS server (certificate, key or TLS set-up)");
         close(fd);
+        bw_offload_stop(srv->offload);
         bw_free(srv);
         return BW_ERR_TLS;
     }
@@ -644,6 +703,7 @@ void bw_http_stop(struct bw_http_server *srv, unsigned grace_ms)
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
+    bw_offload_stop(srv->offload); /* runs what is queued: no connection stays suspended */
     MHD_stop_daemon(srv->daemon);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
