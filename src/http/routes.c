@@ -20,7 +20,7 @@ const struct bw_route bw_routes[] = {
     {BW_POST, "/api/v1/auth/password", bw_api_password, BW_AUTH_REQUIRED,
      BW_ROUTE_JSON_BODY | BW_ROUTE_EXPIRED_OK | BW_ROUTE_OFFLOAD, 8192},
     {BW_POST, "/api/v1/auth/mfa/verify", bw_api_mfa_verify, BW_AUTH_REQUIRED,
-     BW_ROUTE_JSON_BODY | BW_ROUTE_MFA_PENDING_OK, 1024},
+     BW_ROUTE_JSON_BODY | BW_ROUTE_MFA_PENDING_OK | BW_ROUTE_EXPIRED_OK, 1024},
     {BW_POST, "/api/v1/auth/mfa/enroll", bw_api_mfa_enroll, BW_AUTH_REQUIRED, 0, 0},
     {BW_POST, "/api/v1/auth/mfa/enroll/confirm", bw_api_mfa_confirm, BW_AUTH_REQUIRED,
      BW_ROUTE_JSON_BODY, 1024},

@@ -461,16 +461,17 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
                                NULL);
     req->authenticated = true;
     const struct bw_principal *p = &req->principal;
-    if (p->password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
-        return deny(req, resp, "password-expired",
-                               "the password has expired: change it first", NULL);
     /* CONTROL: AUTH-02 - before its second factor a session may only verify it,
-     * look at itself or log out (an expired password is changed first) */
-    if (!p->password_only && p->mfa_enabled && !p->mfa_verified &&
-        !(route->flags & BW_ROUTE_MFA_PENDING_OK))
+     * look at itself or log out. This gate comes first, also for a session
+     * whose password expired: changing a password needs both factors, or a
+     * stolen password alone could take over (and lock out) an MFA account. */
+    if (p->mfa_enabled && !p->mfa_verified && !(route->flags & BW_ROUTE_MFA_PENDING_OK))
         return deny(req, resp, "mfa-required",
                                "complete the second factor first: POST /api/v1/auth/mfa/verify",
                                NULL);
+    if (p->password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
+        return deny(req, resp, "password-expired",
+                               "the password has expired: change it first", NULL);
     if (!(route->flags & BW_ROUTE_ADMIN))
         return BW_OK;
     /* CONTROL: AC-05 - administrators act only with a verified second factor */

@@ -291,6 +291,46 @@ def t_csrf(api):
           "bearer POST without CSRF token")
 
 
+def db_exec(srv, sql, param):
+    """Runs one UPDATE with one text parameter directly on the store."""
+    check(ti.SAFE.match(param), "unsafe parameter")
+    if srv.database_url:
+        p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", srv.database_url,
+                            "-c", sql.replace("?", "'%s'" % param)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        check(p.returncode == 0, "psql: %s" % p.stderr.strip())
+        return
+    db = sqlite3.connect(os.path.join(srv.data_dir, "db", "bulwark.db"), timeout=30)
+    try:
+        db.execute(sql, (param,))
+        db.commit()
+    finally:
+        db.close()
+
+
+def t_expired_needs_mfa(api):
+    """an expired password of an MFA user is changed only after the second factor"""
+    email = "expired.m@example.com"
+    _, pw = ti.make_user(api, email)
+    secret, _ = enrol(api, raw_login(api, email, pw)["token"])
+    db_exec(api.srv, "UPDATE bw_users SET password_expires_at = 1 WHERE email = ?", email)
+    doc = raw_login(api, email, pw)
+    check(doc["password_expired"] is True and doc["mfa_required"] is True,
+          "expired MFA login: %r" % doc)
+    tok = doc["token"]
+    new = ti.strong_password()
+    r = api.call("POST", ti.PASSWORD, {"current": pw, "new": new}, token=tok)
+    problem(r, 403, "/mfa-required", "password change before the second factor")
+    problem(api.call("GET", ti.SESSIONS, token=tok), 403, "/mfa-required", "sessions")
+    fresh_step()
+    r = api.call("POST", VERIFY, {"code": totp(secret, step_offset=1)}, token=tok)
+    check(r.status == 200, "verify on an expired-password session: %d %r" % (r.status, r.body))
+    problem(api.call("GET", ti.SESSIONS, token=tok), 403, "/password-expired",
+            "sessions after verify, before the change")
+    api.change(tok, pw, new)
+    check(raw_login(api, email, new)["password_expired"] is False, "login after the change")
+
+
 def t_flood(api):
     """a wrong-password flood from many addresses does not starve /users/me"""
     email = "flood.m@example.com"
@@ -343,7 +383,7 @@ def t_flood(api):
 
 
 TESTS = [t_enrol, t_second_factor, t_admin_needs_mfa, t_reset_mfa, t_csrf, t_otp_lockout,
-         t_replay, t_flood]
+         t_replay, t_expired_needs_mfa, t_flood]
 
 
 def main():
