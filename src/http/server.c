@@ -394,10 +394,10 @@ static enum bw_rc deny(struct bw_req *req, struct bw_resp *resp, const char *slu
 static void audit_denial(struct bw_req *req)
 {
     struct bw_audit_ctx ctx;
-    char actor[BW_ID_LEN + 8];
+    char actor[BW_ACTOR_LEN];
     bw_req_audit_ctx(req, &ctx);
-    snprintf(actor, sizeof(actor), "user:%s", req->principal.user_id);
-    struct deny_job j = {&ctx, req->principal.user_id[0] ? actor : "anonymous", req};
+    bw_principal_actor(&req->principal, actor);
+    struct deny_job j = {&ctx, actor, req};
     if (bw_store_write(req->deps->store, deny_fn, &j) != BW_OK)
         bw_log(BW_LOG_ERROR, "audit.write", "rid=%s: cannot record authz.deny",
                req->request_id);
@@ -497,6 +497,8 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         return;
     }
     rc = route->handler(req, resp);
+    if (req->denied != NULL)
+        audit_denial(req); /* a handler's refusal (tenant checks), recorded like the router's */
     if (rc != BW_OK && resp->status == 0)
         bw_resp_from_rc(resp, rc);
     if (rc != BW_OK)
