@@ -319,8 +319,8 @@ BW_MUST_CHECK enum bw_rc bw_apikey_list(struct bw_tx *tx, const char *org_id,
 /* Authenticates "bwk_..." used from `client` (the request's client address).
  * BW_ERR_NOTFOUND (401) for an unknown, malformed, revoked or expired key
  * or one of a deleted organisation; BW_ERR_PERM (403) when `client` is
- * outside the key's allow-list - then an apikey.denied event is written. Records the last use (time,
- * address) at most every 30 s per key or when the address changes. */
+ * outside the key's allow-list - then an apikey.denied event is written.
+ * Records the last use (time, address) at most every 30 s per key. */
 BW_MUST_CHECK enum bw_rc bw_apikey_authenticate(struct bw_store *st,
                                                 const struct bw_audit_ctx *ctx,
                                                 const char *key, const char *client,

@@ -222,4 +222,16 @@ enum bw_rc bw_api_members(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_member_add(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_member_delete(struct bw_req *req, struct bw_resp *resp);
 
+/* API keys of an organisation (api_apikeys.c). */
+enum bw_rc bw_api_apikey_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_apikey_list(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_apikey_revoke(struct bw_req *req, struct bw_resp *resp);
+
+/* The client address (server.c): `peer` itself, unless it lies inside one
+ * of the n trusted proxies; then the right-most X-Forwarded-For entry that
+ * is not a trusted proxy (a malformed entry ends the walk at the last good
+ * hop). Canonical text in out[cap]. Pure. */
+void bw_client_address(const char *peer, const char *xff, const struct bw_cidr *proxies,
+                       size_t n, char *out, size_t cap);
+
 #endif

@@ -40,6 +40,12 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 4096},
     {BW_DELETE, "/api/v1/orgs/{org}/members/{user}", bw_api_member_delete, BW_AUTH_REQUIRED,
      BW_ROUTE_APIKEY_OK, 0},
+    {BW_POST, "/api/v1/orgs/{org}/apikeys", bw_api_apikey_create, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 8192},
+    {BW_GET, "/api/v1/orgs/{org}/apikeys", bw_api_apikey_list, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_DELETE, "/api/v1/orgs/{org}/apikeys/{id}", bw_api_apikey_revoke, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

@@ -171,4 +171,9 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
         "revoked_at IS NULL RETURNING id",
     [BW_STMT_APIKEY_TOUCH] =
         "UPDATE bw_apikeys SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1",
+    [BW_STMT_APIKEY_ORG_OF] =
+        "SELECT org_id FROM bw_apikeys WHERE id = ?1",
+    [BW_STMT_ORG_LIST_ALL] =
+        "SELECT id, name, created_at FROM bw_organisations WHERE deleted_at IS NULL "
+        "ORDER BY name, id LIMIT ?1",
 };

@@ -117,6 +117,8 @@ enum bw_stmt {
     BW_STMT_APIKEY_REVOKE,       /* (id, org_id, now) -> (id); no row when unknown, of another
                                     organisation or already revoked */
     BW_STMT_APIKEY_TOUCH,        /* (id, now, ip) records the last use */
+    BW_STMT_APIKEY_ORG_OF,       /* (id) -> (org_id) of a key (command line: revoke ID) */
+    BW_STMT_ORG_LIST_ALL,        /* (limit) -> (id, name, created_at) live organisations, by name */
     BW_STMT__COUNT
 };
 

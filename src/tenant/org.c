@@ -389,6 +389,29 @@ enum bw_rc bw_org_list_user(struct bw_tx *tx, const char *user_id, json_t **out)
     return BW_OK;
 }
 
+static enum bw_rc all_row(void *arg, const struct bw_row *row)
+{
+    char created[21];
+    bw_time_format(bw_row_int(row, 2), created);
+    json_t *o = json_pack("{s:s?, s:s?, s:s}", "id", bw_row_text(row, 0, NULL), "name",
+                          bw_row_text(row, 1, NULL), "created_at", created);
+    return o != NULL && json_array_append_new(arg, o) == 0 ? BW_OK : BW_ERR_NOMEM;
+}
+
+enum bw_rc bw_org_list_all(struct bw_tx *tx, json_t **out)
+{
+    json_t *items = json_array();
+    struct bw_val p[] = {BW_VINT(100000)};
+    enum bw_rc rc = items != NULL ? bw_tx_query(tx, BW_STMT_ORG_LIST_ALL, p, 1, all_row, items)
+                                  : BW_ERR_NOMEM;
+    if (rc != BW_OK) {
+        json_decref(items);
+        return rc;
+    }
+    *out = items;
+    return BW_OK;
+}
+
 /* ---- platform administrators ----------------------------------------------------- */
 
 struct padmin_job {

@@ -159,4 +159,8 @@ BW_MUST_CHECK enum bw_rc bw_user_set_platform_admin(struct bw_store *st,
                                                     const char *actor, const char *email,
                                                     bool on);
 
+/* Within a transaction: every live organisation as a JSON array of
+ * {id,name,created_at} (new reference; the command line). */
+BW_MUST_CHECK enum bw_rc bw_org_list_all(struct bw_tx *tx, struct json_t **out);
+
 #endif
