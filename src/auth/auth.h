@@ -142,6 +142,11 @@ struct bw_principal {
     char status[16];    /* the account as read with the session, for /users/me */
     int64_t created_at;
     int64_t password_expires_at;
+    /* API-key principals (apikey.c): user_id and session_id are empty and
+     * the key acts with apikey_role inside apikey_org only. */
+    char apikey_id[BW_ID_LEN + 1];
+    char apikey_org[BW_ID_LEN + 1];
+    char apikey_role[16];
 };
 
 struct bw_login {
@@ -262,5 +267,63 @@ BW_MUST_CHECK enum bw_rc bw_mfa_reset(struct bw_store *st, const struct bw_audit
 /* Within a transaction: how many unused recovery codes the user has. */
 BW_MUST_CHECK enum bw_rc bw_mfa_recovery_left(struct bw_tx *tx, const char *user_id,
                                               int64_t *out);
+
+/* ---- API keys (apikey.c; CONTROL: AC-04) ---------------------------------
+ * A key is "bwk_" + 43 base64url characters (256 random bits), shown once at
+ * creation; the store keeps only its SHA-256. It belongs to one
+ * organisation, carries one role (no administrative role: a key has no
+ * second factor) and a non-empty list of IPv4/IPv6 networks it may be used
+ * from, optionally an expiry. */
+#define BW_APIKEY_LEN 47
+#define BW_APIKEY_MAX_CIDRS 32
+#define BW_APIKEY_NAME_MAX 100
+#define BW_ACTOR_LEN (BW_ID_LEN + 8) /* "user:<id>" / "apikey:<id>" */
+
+/* "user:<id>" for a session, "apikey:<id>" for an API key. */
+void bw_principal_actor(const struct bw_principal *p, char out[BW_ACTOR_LEN]);
+
+struct bw_apikey_new {
+    const char *org_id;
+    const char *name;
+    const char *role;        /* a role name bw_role_apikey_ok accepts (checked by the caller) */
+    const char *allowed_ips; /* canonical CIDR list, non-empty */
+    int64_t expires_at;      /* 0 = none */
+};
+
+struct bw_apikey_created {
+    char id[BW_ID_LEN + 1];
+    char key[BW_APIKEY_LEN + 1]; /* shown once; wipe after use */
+};
+
+/* Normalises a list of CIDRs (JSON strings or "a,b" text, parsed by
+ * bw_cidr_parse_list) into canonical "net/bits,..." text in out[cap].
+ * BW_ERR_INVALID for a malformed entry or an empty list, BW_ERR_TOOBIG for
+ * more than BW_APIKEY_MAX_CIDRS. */
+BW_MUST_CHECK enum bw_rc bw_apikey_cidrs(const char *list, char *out, size_t cap);
+
+/* Within a write transaction: inserts the key and its apikey.created event
+ * (never the secret) by `actor`. The caller has authorized the actor. */
+BW_MUST_CHECK enum bw_rc bw_apikey_insert(struct bw_tx *tx, const struct bw_audit_ctx *ctx,
+                                          const char *actor, const struct bw_apikey_new *nk,
+                                          struct bw_apikey_created *out);
+/* Within a write transaction: revokes key `id` of organisation `org_id`
+ * (audited apikey.revoked). BW_ERR_NOTFOUND when unknown, of another
+ * organisation, or already revoked. */
+BW_MUST_CHECK enum bw_rc bw_apikey_revoke(struct bw_tx *tx, const struct bw_audit_ctx *ctx,
+                                          const char *actor, const char *org_id,
+                                          const char *id);
+/* Within a transaction: the organisation's keys as a JSON array (new
+ * reference); never a secret or its hash. */
+BW_MUST_CHECK enum bw_rc bw_apikey_list(struct bw_tx *tx, const char *org_id,
+                                        struct json_t **out);
+/* Authenticates "bwk_..." used from `client` (the request's client address).
+ * BW_ERR_NOTFOUND (401) for an unknown, malformed, revoked or expired key
+ * or one of a deleted organisation; BW_ERR_PERM (403) when `client` is
+ * outside the key's allow-list - then an apikey.denied event is written.
+ * Records the last use (time, address) at most every 30 s per key. */
+BW_MUST_CHECK enum bw_rc bw_apikey_authenticate(struct bw_store *st,
+                                                const struct bw_audit_ctx *ctx,
+                                                const char *key, const char *client,
+                                                struct bw_principal *out);
 
 #endif

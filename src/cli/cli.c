@@ -41,7 +41,12 @@ static const struct bw_cli_cmd commands[] = {
      "                     lock/disable also end every session of the user; unlock also\n"
      "                     clears a lock-out of one-time codes\n"
      "  user reset-mfa E   clear the user's TOTP second factor and recovery codes and end\n"
-     "                     every session of the user (they enrol again at next login)\n",
+     "                     every session of the user (they enrol again at next login)\n"
+     "  user set-role E --platform-admin yes|no\n"
+     "                     grant or withdraw platform administration (ends the user's\n"
+     "                     sessions); refused for members of an organisation\n"
+     "  user set-role E --org ORG --role owner|admin|editor|viewer|auditor|none\n"
+     "                     add the user to ORG, change the role, or remove (none)\n",
      bw_cmd_user},
     {"migrate", "apply pending database migrations",
      "Applies the numbered schema migrations this binary carries and prints the version.\n",
@@ -50,6 +55,26 @@ static const struct bw_cli_cmd commands[] = {
      "Prints every key after applying bulwark.conf, BULWARK_<SECTION>_<KEY> variables\n"
      "and -o flags; exits 1 naming file, line and key if any of them is invalid.\n",
      bw_cmd_config},
+    /* tenants */
+    {"org", "manage organisations (tenants)",
+     "Subcommands:\n"
+     "  org create --name N --owner E\n"
+     "                     create an organisation whose first owner is the user E\n"
+     "                     (not a platform administrator)\n"
+     "  org list           list organisations\n"
+     "  org show ORG       one organisation and its members with their roles\n"
+     "Member roles are changed with 'bulwark user set-role E --org ORG --role R'.\n",
+     bw_cmd_org},
+    {"apikey", "manage API keys of organisations",
+     "Subcommands:\n"
+     "  apikey create --org ORG --role R --allow CIDR[,CIDR...] [--expires DATE] [--name N]\n"
+     "                     a key for machines of organisation ORG with role editor, viewer\n"
+     "                     or auditor, usable only from the listed IPv4/IPv6 networks,\n"
+     "                     until DATE (YYYY-MM-DD or RFC 3339 UTC); printed once\n"
+     "  apikey list [--org ORG]\n"
+     "                     keys (never their secrets), with last use\n"
+     "  apikey revoke ID   the key stops working at once\n",
+     bw_cmd_apikey},
 };
 
 void bw_cli_error(const char *fmt, ...)

@@ -55,4 +55,9 @@ enum bw_rc bw_cmd_migrate(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_config(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv);
 
+/* tenants: organisations, API keys, `user set-role` (cmd_org.c, cmd_apikey.c) */
+enum bw_rc bw_cmd_org(struct bw_cli *cli, int argc, char **argv);
+enum bw_rc bw_cmd_apikey(struct bw_cli *cli, int argc, char **argv);
+enum bw_rc bw_cli_set_role(struct bw_cli *cli, int argc, char **argv);
+
 #endif

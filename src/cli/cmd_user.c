@@ -298,7 +298,7 @@ enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv)
     static const char *const admin_ops[] = {"lock", "unlock", "disable", "enable"};
     if (argc < 2)
         return bw_cli_usage(cli, "user needs a subcommand: add, list, show, lock, unlock, "
-                                 "disable, enable, reset-mfa");
+                                 "disable, enable, reset-mfa, set-role");
     if (strcmp(argv[1], "add") == 0)
         return user_add(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0)
@@ -307,6 +307,8 @@ enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv)
         return user_show(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "reset-mfa") == 0)
         return user_reset_mfa(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "set-role") == 0)
+        return bw_cli_set_role(cli, argc - 1, argv + 1);
     for (size_t i = 0; i < BW_ARRAY_LEN(admin_ops); i++) {
         if (strcmp(argv[1], admin_ops[i]) == 0)
             return user_admin(cli, admin_ops[i], argc - 1, argv + 1);

@@ -171,6 +171,8 @@ static const struct key_def keys[] = {
     {"backup", "log_interval", KT_DURATION, F(backup_log_interval), "5s", 1, 0, NULL, false},
     {"tls", "cert", KT_STRING, F(tls_cert), "tls/cert.pem", 0, 0, check_relpath, false},
     {"tls", "key", KT_STRING, F(tls_key), "tls/key.pem", 0, 0, check_relpath, false},
+    /* tenants: who may create organisations (platform admins always) */
+    {"tenants", "self_service", KT_BOOL, F(tenants_self_service), "no", 0, 0, NULL, false},
 };
 
 #undef F

@@ -191,6 +191,8 @@ struct bw_config {
     /* [tls] */
     char *tls_cert;
     char *tls_key;
+    /* [tenants] (tenants feature) */
+    bool tenants_self_service; /* any user may create organisations */
 };
 
 struct bw_config_err {
@@ -216,5 +218,25 @@ BW_MUST_CHECK enum bw_rc bw_config_set_arg(struct bw_config *cfg, const char *as
  * "config show"); values marked secret are masked when `mask` is true. */
 BW_MUST_CHECK enum bw_rc bw_config_render(const struct bw_config *cfg, bool mask,
                                           struct bw_buf *out);
+
+/* ---- IP networks (core/strparse.c; tenants: API-key allow-lists, trusted
+ * proxies) ------------------------------------------------------------------
+ * One parsed address or network. IPv4 lives in addr[0..3]; IPv4-mapped IPv6
+ * addresses are turned into IPv4; host bits past the prefix are cleared. */
+struct bw_cidr {
+    uint8_t addr[16];
+    uint8_t bits; /* prefix length: 0..32 (IPv4) or 0..128 (IPv6) */
+    bool v6;
+};
+/* Parses a list as bw_parse_cidr_list does into out[cap] (out may be NULL to
+ * count only); *n = entries. BW_ERR_TOOBIG when more than cap. */
+BW_MUST_CHECK enum bw_rc bw_cidr_parse_list(const char *s, struct bw_cidr *out, size_t cap,
+                                            size_t *n);
+/* Parses one address (no prefix) as a /32 or /128. */
+BW_MUST_CHECK enum bw_rc bw_ip_parse(const char *s, struct bw_cidr *out);
+bool bw_cidr_contains(const struct bw_cidr *net, const struct bw_cidr *ip);
+bool bw_cidr_list_contains(const struct bw_cidr *nets, size_t n, const struct bw_cidr *ip);
+/* Canonical "addr/bits" text; cap >= 50 always suffices. */
+void bw_cidr_format(const struct bw_cidr *c, char *out, size_t cap);
 
 #endif

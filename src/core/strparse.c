@@ -175,10 +175,16 @@ enum bw_rc bw_parse_hostport(const char *s, char *host, size_t hostcap, uint16_t
     return BW_OK;
 }
 
-static enum bw_rc parse_cidr(const char *s, size_t len)
+/* Parses one "addr[/bits]" of len bytes into out (may be NULL). An address
+ * without /bits is a single host. An IPv4-mapped IPv6 address (::ffff:a.b.c.d)
+ * becomes the IPv4 address, so a peer seen either way matches the same
+ * networks. Host bits beyond the prefix are cleared. */
+static enum bw_rc parse_cidr(const char *s, size_t len, struct bw_cidr *out)
 {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     char tmp[64];
-    unsigned char addr[16];
+    struct bw_cidr c;
+    memset(&c, 0, sizeof(c));
     if (len == 0 || len >= sizeof(tmp))
         return BW_ERR_INVALID;
     memcpy(tmp, s, len);
@@ -187,16 +193,38 @@ static enum bw_rc parse_cidr(const char *s, size_t len)
     uint64_t bits = 0;
     if (slash != NULL)
         *slash = '\0';
-    bool v6 = strchr(tmp, ':') != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, tmp, addr) != 1)
+    c.v6 = strchr(tmp, ':') != NULL;
+    if (inet_pton(c.v6 ? AF_INET6 : AF_INET, tmp, c.addr) != 1)
         return BW_ERR_INVALID;
-    if (slash != NULL && bw_parse_u64(slash + 1, v6 ? 128 : 32, &bits) != BW_OK)
+    if (slash != NULL && bw_parse_u64(slash + 1, c.v6 ? 128 : 32, &bits) != BW_OK)
         return BW_ERR_INVALID;
+    if (slash == NULL)
+        bits = c.v6 ? 128 : 32;
+    if (c.v6 && memcmp(c.addr, mapped, sizeof(mapped)) == 0 && bits >= 96) {
+        memmove(c.addr, c.addr + 12, 4);
+        memset(c.addr + 4, 0, 12);
+        c.v6 = false;
+        bits -= 96;
+    }
+    c.bits = (uint8_t)bits;
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned keep = c.bits > i * 8 ? c.bits - i * 8 : 0;
+        c.addr[i] &= keep >= 8 ? 0xff : (uint8_t)(0xff00u >> keep);
+    }
+    if (out != NULL)
+        *out = c;
     return BW_OK;
 }
 
 enum bw_rc bw_parse_cidr_list(const char *s)
 {
+    size_t n = 0;
+    return bw_cidr_parse_list(s, NULL, 0, &n);
+}
+
+enum bw_rc bw_cidr_parse_list(const char *s, struct bw_cidr *out, size_t cap, size_t *n)
+{
+    size_t count = 0;
     if (s == NULL || strlen(s) > MAX_VALUE_LEN)
         return BW_ERR_INVALID;
     while (*s != '\0') {
@@ -205,11 +233,54 @@ enum bw_rc bw_parse_cidr_list(const char *s)
         size_t len = strcspn(s, ", ");
         if (len == 0)
             break;
-        if (parse_cidr(s, len) != BW_OK)
+        if (out != NULL && count >= cap)
+            return BW_ERR_TOOBIG;
+        if (parse_cidr(s, len, out != NULL ? &out[count] : NULL) != BW_OK)
             return BW_ERR_INVALID;
+        count++;
         s += len;
     }
+    *n = count;
     return BW_OK;
+}
+
+enum bw_rc bw_ip_parse(const char *s, struct bw_cidr *out)
+{
+    struct bw_cidr c;
+    if (s == NULL || strchr(s, '/') != NULL || parse_cidr(s, strlen(s), &c) != BW_OK)
+        return BW_ERR_INVALID;
+    *out = c;
+    return BW_OK;
+}
+
+bool bw_cidr_contains(const struct bw_cidr *net, const struct bw_cidr *ip)
+{
+    if (net->v6 != ip->v6)
+        return false;
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned keep = net->bits > i * 8 ? net->bits - i * 8 : 0;
+        uint8_t mask = keep >= 8 ? 0xff : (uint8_t)(0xff00u >> keep);
+        if ((ip->addr[i] & mask) != net->addr[i])
+            return false;
+    }
+    return true;
+}
+
+bool bw_cidr_list_contains(const struct bw_cidr *nets, size_t n, const struct bw_cidr *ip)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (bw_cidr_contains(&nets[i], ip))
+            return true;
+    }
+    return false;
+}
+
+void bw_cidr_format(const struct bw_cidr *c, char *out, size_t cap)
+{
+    char a[INET6_ADDRSTRLEN];
+    if (inet_ntop(c->v6 ? AF_INET6 : AF_INET, c->addr, a, sizeof(a)) == NULL)
+        a[0] = '\0';
+    snprintf(out, cap, "%s/%u", a, (unsigned)c->bits);
 }
 
 void bw_format_size(uint64_t bytes, char *out, size_t cap)

@@ -219,4 +219,37 @@ enum bw_rc bw_api_metrics(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_security_txt(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_security_policy(struct bw_req *req, struct bw_resp *resp);
 
+/* ---- tenants (api_orgs.c, api_apikeys.c) -----------------------------------
+ * Organisation-scoped routes ("/api/v1/orgs/{org}/...", {org} the FIRST
+ * parameter) carry BW_ROUTE_APIKEY_OK when an API key may call them; the
+ * router refuses API keys (403) on every other route. Their handlers call
+ * bw_tenant_authorize() inside their own transaction and, when it refuses,
+ * return bw_tenant_answer(): 404 for other organisations' ids exactly like
+ * for ids that do not exist, 403 (type .../forbidden or .../mfa-required)
+ * for members lacking the permission, 409 for the owner rules; refusals
+ * are recorded as authz.deny events by the pipeline. Any other rc is
+ * returned unchanged. */
+#define BW_ROUTE_APIKEY_OK (1u << 6)
+struct bw_tenant_result;
+BW_MUST_CHECK enum bw_rc bw_tenant_answer(struct bw_req *req, struct bw_resp *resp,
+                                          enum bw_rc rc, const struct bw_tenant_result *res);
+enum bw_rc bw_api_org_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_org_list(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_org_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_members(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_member_add(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_member_delete(struct bw_req *req, struct bw_resp *resp);
+
+/* API keys of an organisation (api_apikeys.c). */
+enum bw_rc bw_api_apikey_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_apikey_list(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_apikey_revoke(struct bw_req *req, struct bw_resp *resp);
+
+/* The client address (server.c): `peer` itself, unless it lies inside one
+ * of the n trusted proxies; then the right-most X-Forwarded-For entry that
+ * is not a trusted proxy (a malformed entry ends the walk at the last good
+ * hop). Canonical text in out[cap]. Pure. */
+void bw_client_address(const char *peer, const char *xff, const struct bw_cidr *proxies,
+                       size_t n, char *out, size_t cap);
+
 #endif

@@ -30,6 +30,22 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_JSON_BODY | BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD, 8192},
     {BW_GET, "/api/v1/users/me", bw_api_me, BW_AUTH_REQUIRED,
      BW_ROUTE_EXPIRED_OK | BW_ROUTE_MFA_PENDING_OK, 0},
+    /* tenants: organisations and memberships (permissions: tenant/rbac.c) */
+    {BW_POST, "/api/v1/orgs", bw_api_org_create, BW_AUTH_REQUIRED, BW_ROUTE_JSON_BODY, 4096},
+    {BW_GET, "/api/v1/orgs", bw_api_org_list, BW_AUTH_REQUIRED, 0, 0},
+    {BW_GET, "/api/v1/orgs/{org}", bw_api_org_get, BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK, 0},
+    {BW_GET, "/api/v1/orgs/{org}/members", bw_api_members, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_POST, "/api/v1/orgs/{org}/members", bw_api_member_add, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 4096},
+    {BW_DELETE, "/api/v1/orgs/{org}/members/{user}", bw_api_member_delete, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_POST, "/api/v1/orgs/{org}/apikeys", bw_api_apikey_create, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 8192},
+    {BW_GET, "/api/v1/orgs/{org}/apikeys", bw_api_apikey_list, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_DELETE, "/api/v1/orgs/{org}/apikeys/{id}", bw_api_apikey_revoke, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

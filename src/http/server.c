@@ -31,9 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_PROXIES 64
+#define XFF_MAX 1024
+
 struct bw_http_server {
     struct MHD_Daemon *daemon;
     const struct bw_http_deps *deps;
+    struct bw_cidr proxies[MAX_PROXIES]; /* server.trusted_proxies, parsed once */
+    size_t nproxies;
     _Atomic int connections;
     _Atomic int requests; /* requests in flight, for graceful shutdown */
     struct bw_offload *offload; /* slow handlers, off the HTTP workers */
@@ -313,6 +318,89 @@ static void set_early(struct bw_req *req, int status, const char *detail)
     snprintf(req->early_detail, sizeof(req->early_detail), "%s", detail);
 }
 
+/* ---- the client address (tenants feature) ------------------------------------ */
+
+/* Canonical text of one address (no prefix length). */
+static void addr_text(const struct bw_cidr *a, char *out, size_t cap)
+{
+    char t[64];
+    bw_cidr_format(a, t, sizeof(t));
+    t[strcspn(t, "/")] = '\0';
+    snprintf(out, cap, "%s", t);
+}
+
+/* CONTROL: AC-04, NET-02 - X-Forwarded-For is believed only from a trusted
+ * proxy, and only up to the first hop that is not itself a trusted proxy:
+ * entries further left were written by the client and prove nothing. */
+void bw_client_address(const char *peer, const char *xff, const struct bw_cidr *proxies,
+                       size_t n, char *out, size_t cap)
+{
+    struct bw_cidr cur, hop;
+    snprintf(out, cap, "%s", peer);
+    if (n == 0 || xff == NULL || bw_ip_parse(peer, &cur) != BW_OK ||
+        !bw_cidr_list_contains(proxies, n, &cur))
+        return;
+    size_t end = strlen(xff);
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        size_t a = start, b = end;
+        while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
+            a++;
+        while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
+            b--;
+        char one[64];
+        if (b - a == 0 || b - a >= sizeof(one))
+            break;
+        memcpy(one, xff + a, b - a);
+        one[b - a] = '\0';
+        if (bw_ip_parse(one, &hop) != BW_OK)
+            break; /* garbage (or a port): the last good hop is the client */
+        cur = hop;
+        if (!bw_cidr_list_contains(proxies, n, &hop))
+            break;
+        end = start > 0 ? start - 1 : 0;
+    }
+    addr_text(&cur, out, cap);
+}
+
+struct xff_sum {
+    struct bw_buf b;
+    bool bad;
+};
+
+/* Joins every X-Forwarded-For header in order (RFC 9110 5.3). */
+static enum MHD_Result sum_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct xff_sum *x = cls;
+    if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
+        return MHD_YES;
+    if (bw_buf_appendf(&x->b, "%s%s", x->b.len ? "," : "", value) != BW_OK)
+        x->bad = true;
+    return MHD_YES;
+}
+
+/* Replaces req->remote (the TCP peer) by the client a trusted proxy
+ * forwarded for; an over-long header chain is ignored (the peer stays). */
+static void resolve_client(struct MHD_Connection *conn, struct bw_req *req)
+{
+    const struct bw_http_server *srv = req->srv;
+    struct xff_sum x = {.bad = false};
+    char client[sizeof(req->remote)];
+    if (srv->nproxies == 0)
+        return;
+    bw_buf_init(&x.b, XFF_MAX);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_xff, &x);
+    if (!x.bad && x.b.len > 0) {
+        bw_client_address(req->remote, x.b.data, srv->proxies, srv->nproxies, client,
+                          sizeof(client));
+        memcpy(req->remote, client, sizeof(client));
+    }
+    bw_buf_free(&x.b, false);
+}
+
 /* First call: headers are complete. Decide everything that does not need the
  * body. Returns true when the request must be answered (and closed) now. */
 static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const char *url,
@@ -325,6 +413,7 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     req->method_name = req->method != 0 ? bw_method_name(req->method) : "OTHER";
     req->path = bw_strndup(url, strnlen(url, 8192));
     MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hs);
+    resolve_client(conn, req);
     if (ambiguous_framing(&hs)) {
         req->early_status = 400;
         req->close = true;
@@ -410,13 +499,36 @@ static enum bw_rc deny(struct bw_req *req, struct bw_resp *resp, const char *slu
 static void audit_denial(struct bw_req *req)
 {
     struct bw_audit_ctx ctx;
-    char actor[BW_ID_LEN + 8];
+    char actor[BW_ACTOR_LEN];
     bw_req_audit_ctx(req, &ctx);
-    snprintf(actor, sizeof(actor), "user:%s", req->principal.user_id);
-    struct deny_job j = {&ctx, req->principal.user_id[0] ? actor : "anonymous", req};
+    bw_principal_actor(&req->principal, actor);
+    struct deny_job j = {&ctx, actor, req};
     if (bw_store_write(req->deps->store, deny_fn, &j) != BW_OK)
         bw_log(BW_LOG_ERROR, "audit.write", "rid=%s: cannot record authz.deny",
                req->request_id);
+}
+
+/* SPEC 5, CONTROL: AC-04 - "Authorization: ApiKey <key>": a live key used
+ * from inside its allow-list, and only on routes scoped to an organisation
+ * (never /api/v1/auth/..., platform-admin or user routes); the tenant check
+ * of the handler then keeps it inside its own organisation. */
+static enum bw_rc check_apikey(struct bw_req *req, struct bw_resp *resp, const char *key)
+{
+    struct bw_audit_ctx ctx;
+    bw_req_audit_ctx(req, &ctx);
+    enum bw_rc rc =
+        bw_apikey_authenticate(req->deps->store, &ctx, key, req->remote, &req->principal);
+    if (rc == BW_ERR_NOTFOUND)
+        return bw_resp_problem(resp, 401, "unauthenticated", "authentication required", NULL);
+    if (rc == BW_ERR_PERM) /* audited as apikey.denied */
+        return bw_resp_problem(resp, 403, "address-not-allowed",
+                               "this API key may not be used from this address", NULL);
+    if (rc != BW_OK)
+        return rc;
+    req->authenticated = true;
+    if (!(req->match.route->flags & BW_ROUTE_APIKEY_OK))
+        return deny(req, resp, "forbidden", "API keys cannot use this route", NULL);
+    return BW_OK;
 }
 
 /* Throttling, authentication, the expired-password and second-factor gates
@@ -439,6 +551,8 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
         return BW_OK;
     const char *authz =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (authz != NULL && strncmp(authz, "ApiKey ", 7) == 0)
+        return check_apikey(req, resp, authz + 7);
     const char *token = authz != NULL && strncmp(authz, "Bearer ", 7) == 0 ? authz + 7 : NULL;
     bool by_cookie = false;
     if (authz == NULL) {
@@ -514,6 +628,8 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         return;
     }
     rc = route->handler(req, resp);
+    if (req->denied != NULL)
+        audit_denial(req); /* a handler's refusal (tenant checks), recorded like the router's */
     if (rc != BW_OK && resp->status == 0)
         bw_resp_from_rc(resp, rc);
     if (rc != BW_OK)
@@ -656,6 +772,14 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
     if (srv == NULL)
         return BW_ERR_NOMEM;
     srv->deps = deps;
+    if (bw_cidr_parse_list(cfg->trusted_proxies, srv->proxies, MAX_PROXIES, &srv->nproxies) !=
+        BW_OK) {
+        bw_why(why, whylen, "server.trusted_proxies: more than %d networks or invalid",
+               MAX_PROXIES);
+        close(fd);
+        bw_free(srv);
+        return BW_ERR_INVALID;
+    }
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : bw_sys_ncpu();
     size_t mem_limit = cfg->max_header_size + cfg->max_url_length + 32768;
     unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |

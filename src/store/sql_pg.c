@@ -125,4 +125,58 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "password_expires_at, must_change, failed_count, locked_until, created_at, "
         "last_login_at, mfa_enabled, CASE WHEN mfa_pending IS NULL THEN 0 ELSE 1 END, "
         "otp_failed_count, otp_locked_until, admin_locked FROM bw_users WHERE id = $1 FOR UPDATE",
+    /* tenants: organisations, memberships, API keys */
+    [BW_STMT_ORG_INSERT] =
+        "INSERT INTO bw_organisations(id, name, created_at, created_by) VALUES ($1, $2, "
+        "$3, $4)",
+    [BW_STMT_ORG_BY_ID] =
+        "SELECT id, name, created_at FROM bw_organisations WHERE id = $1 AND deleted_at "
+        "IS NULL",
+    [BW_STMT_ORG_LOCK] =
+        "SELECT id FROM bw_organisations WHERE id = $1 AND deleted_at IS NULL FOR "
+        "UPDATE",
+    [BW_STMT_ORG_LIST_USER] =
+        "SELECT o.id, o.name, o.created_at, m.role FROM bw_memberships m JOIN "
+        "bw_organisations o ON o.id = m.org_id WHERE m.user_id = $1 AND o.deleted_at IS "
+        "NULL ORDER BY o.name, o.id",
+    [BW_STMT_MEMBER_ROLE] =
+        "SELECT m.role FROM bw_memberships m JOIN bw_organisations o ON o.id = m.org_id "
+        "WHERE m.org_id = $1 AND m.user_id = $2 AND o.deleted_at IS NULL",
+    [BW_STMT_MEMBER_INSERT] =
+        "INSERT INTO bw_memberships(org_id, user_id, role, created_at) VALUES ($1, $2, "
+        "$3, $4)",
+    [BW_STMT_MEMBER_SET_ROLE] =
+        "UPDATE bw_memberships SET role = $3 WHERE org_id = $1 AND user_id = $2",
+    [BW_STMT_MEMBER_DELETE] =
+        "DELETE FROM bw_memberships WHERE org_id = $1 AND user_id = $2",
+    [BW_STMT_MEMBER_COUNT_ROLE] =
+        "SELECT count(*) FROM bw_memberships WHERE org_id = $1 AND role = $2",
+    [BW_STMT_MEMBER_LIST] =
+        "SELECT m.user_id, u.email, m.role, m.created_at FROM bw_memberships m JOIN "
+        "bw_users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.email",
+    [BW_STMT_USER_SET_PLATFORM_ADMIN] =
+        "UPDATE bw_users SET platform_admin = $2::integer WHERE id = $1",
+    [BW_STMT_APIKEY_INSERT] =
+        "INSERT INTO bw_apikeys(id, org_id, name, role, secret_hash, allowed_ips, "
+        "created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+        "$9)",
+    [BW_STMT_APIKEY_BY_HASH] =
+        "SELECT k.id, k.org_id, k.role, k.allowed_ips, k.expires_at, k.revoked_at, "
+        "k.last_used_at FROM bw_apikeys k JOIN bw_organisations o ON o.id = k.org_id "
+        "WHERE k.secret_hash = $1 AND o.deleted_at IS NULL",
+    [BW_STMT_APIKEY_LIST_ORG] =
+        "SELECT id, name, role, allowed_ips, created_by, created_at, expires_at, "
+        "revoked_at, last_used_at, last_used_ip FROM bw_apikeys WHERE org_id = $1 ORDER "
+        "BY created_at DESC, id",
+    [BW_STMT_APIKEY_REVOKE] =
+        "UPDATE bw_apikeys SET revoked_at = $3::bigint WHERE id = $1 AND org_id = $2 "
+        "AND revoked_at IS NULL RETURNING id",
+    [BW_STMT_APIKEY_TOUCH] =
+        "UPDATE bw_apikeys SET last_used_at = $2::bigint, last_used_ip = $3 WHERE id = "
+        "$1",
+    [BW_STMT_APIKEY_ORG_OF] =
+        "SELECT org_id FROM bw_apikeys WHERE id = $1",
+    [BW_STMT_ORG_LIST_ALL] =
+        "SELECT id, name, created_at FROM bw_organisations WHERE deleted_at IS NULL "
+        "ORDER BY name, id LIMIT $1",
 };

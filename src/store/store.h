@@ -92,6 +92,33 @@ enum bw_stmt {
     BW_STMT_USER_FAIL_ATTEMPT, /* (id, max_failures, locked_until_if_max) ends a claimed
                                   check that failed -> (failed_count) */
     BW_STMT_USER_BY_ID_FOR_UPDATE, /* (id) -> USER_COLUMNS, row locked until commit (PG) */
+    /* tenants (tenant/, auth/apikey.c): organisations, memberships, API keys */
+    BW_STMT_ORG_INSERT,          /* (id, name, created_at, created_by) */
+    BW_STMT_ORG_BY_ID,           /* (id) -> (id, name, created_at); live organisations only */
+    BW_STMT_ORG_LOCK,            /* (id) -> (id) of a live organisation; holds its row until
+                                    commit (PG), so membership changes of one org are serial */
+    BW_STMT_ORG_LIST_USER,       /* (user_id) -> (id, name, created_at, role) live orgs the
+                                    user belongs to, by name */
+    BW_STMT_MEMBER_ROLE,         /* (org_id, user_id) -> (role); live organisations only */
+    BW_STMT_MEMBER_INSERT,       /* (org_id, user_id, role, created_at) */
+    BW_STMT_MEMBER_SET_ROLE,     /* (org_id, user_id, role) */
+    BW_STMT_MEMBER_DELETE,       /* (org_id, user_id) */
+    BW_STMT_MEMBER_COUNT_ROLE,   /* (org_id, role) -> (count) */
+    BW_STMT_MEMBER_LIST,         /* (org_id) -> (user_id, email, role, created_at) by email */
+    BW_STMT_USER_SET_PLATFORM_ADMIN, /* (id, platform_admin 0|1) */
+    BW_STMT_APIKEY_INSERT,       /* (id, org_id, name, role, secret_hash, allowed_ips,
+                                    created_by, created_at, expires_at|NULL) */
+    BW_STMT_APIKEY_BY_HASH,      /* (secret_hash) -> (id, org_id, role, allowed_ips,
+                                    expires_at|NULL, revoked_at|NULL, last_used_at|NULL);
+                                    keys of live organisations only */
+    BW_STMT_APIKEY_LIST_ORG,     /* (org_id) -> (id, name, role, allowed_ips, created_by,
+                                    created_at, expires_at|NULL, revoked_at|NULL,
+                                    last_used_at|NULL, last_used_ip|NULL) newest first */
+    BW_STMT_APIKEY_REVOKE,       /* (id, org_id, now) -> (id); no row when unknown, of another
+                                    organisation or already revoked */
+    BW_STMT_APIKEY_TOUCH,        /* (id, now, ip) records the last use */
+    BW_STMT_APIKEY_ORG_OF,       /* (id) -> (org_id) of a key (command line: revoke ID) */
+    BW_STMT_ORG_LIST_ALL,        /* (limit) -> (id, name, created_at) live organisations, by name */
     BW_STMT__COUNT
 };
 
