@@ -40,6 +40,14 @@ enum bw_auth {
                                     MFA enabled and verified in the session (CONTROL: AC-05) */
 #define BW_ROUTE_OFFLOAD (1u << 6) /* slow handler (password hashing): runs on the offload pool
                                       with the connection suspended, never on an HTTP worker */
+#define BW_ROUTE_APIKEY_OK (1u << 7) /* open to API keys (Authorization: ApiKey); other routes
+                                        answer a key 403 (CONTROL: AC-04) */
+/* Every flag above, once: a new flag is added here too, and a bit used twice
+ * fails the build (two branches once both took bit 6). */
+#define BW_ROUTE_FLAGS_ALL                                                                    \
+    (BW_ROUTE_JSON_BODY | BW_ROUTE_TEXT | BW_ROUTE_EXPIRED_OK | BW_ROUTE_THROTTLED |            \
+     BW_ROUTE_MFA_PENDING_OK | BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD | BW_ROUTE_APIKEY_OK)
+_Static_assert(__builtin_popcount(BW_ROUTE_FLAGS_ALL) == 8, "route flags must be distinct bits");
 
 #define BW_MAX_PARAMS 6
 #define BW_MAX_PARAM_LEN 128
@@ -229,7 +237,6 @@ enum bw_rc bw_api_security_policy(struct bw_req *req, struct bw_resp *resp);
  * for members lacking the permission, 409 for the owner rules; refusals
  * are recorded as authz.deny events by the pipeline. Any other rc is
  * returned unchanged. */
-#define BW_ROUTE_APIKEY_OK (1u << 6)
 struct bw_tenant_result;
 BW_MUST_CHECK enum bw_rc bw_tenant_answer(struct bw_req *req, struct bw_resp *resp,
                                           enum bw_rc rc, const struct bw_tenant_result *res);
