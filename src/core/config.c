@@ -112,6 +112,18 @@ static enum bw_rc check_relpath(const char *v)
     return BW_OK;
 }
 
+/* audit (issue 5): "" or tcp:HOST:PORT */
+static enum bw_rc check_syslog(const char *v)
+{
+    char host[256];
+    uint16_t port = 0;
+    if (*v == '\0')
+        return BW_OK;
+    if (strncmp(v, "tcp:", 4) != 0)
+        return BW_ERR_INVALID;
+    return bw_parse_hostport(v + 4, host, sizeof(host), &port);
+}
+
 #define F(field) offsetof(struct bw_config, field)
 #define DAY (86400ULL)
 
@@ -171,6 +183,12 @@ static const struct key_def keys[] = {
     {"backup", "log_interval", KT_DURATION, F(backup_log_interval), "5s", 1, 0, NULL, false},
     {"tls", "cert", KT_STRING, F(tls_cert), "tls/cert.pem", 0, 0, check_relpath, false},
     {"tls", "key", KT_STRING, F(tls_key), "tls/key.pem", 0, 0, check_relpath, false},
+    /* audit (issue 5) */
+    {"audit", "checkpoint_interval", KT_DURATION, F(audit_checkpoint_interval), "60s", 1, DAY,
+     NULL, false},
+    {"audit", "checkpoint_events", KT_U64, F(audit_checkpoint_events), "1000", 1, 1000000, NULL,
+     false},
+    {"audit", "syslog", KT_STRING, F(audit_syslog), "", 0, 0, check_syslog, false},
 };
 
 #undef F

@@ -191,6 +191,10 @@ struct bw_config {
     /* [tls] */
     char *tls_cert;
     char *tls_key;
+    /* [audit] (issue 5) */
+    int64_t audit_checkpoint_interval;
+    uint64_t audit_checkpoint_events;
+    char *audit_syslog;
 };
 
 struct bw_config_err {
