@@ -89,6 +89,9 @@ enum bw_audit_format { BW_AUDIT_JSONL, BW_AUDIT_SYSLOG };
 BW_MUST_CHECK enum bw_rc bw_audit_format_event(const struct bw_audit_event *ev,
                                                enum bw_audit_format fmt, const char *hostname,
                                                struct bw_buf *out);
+/* The jsonl object of one event (new reference); NULL when a string is not
+ * UTF-8 (a damaged row) or memory ran out. */
+struct json_t *bw_audit_event_json(const struct bw_audit_event *ev);
 /* Parses one jsonl line back into an event whose strings point into *keep
  * (a jansson object the caller frees with json_decref). Strict: every member
  * present with its type, hashes 64 hex digits. Used by the archive reader. */

@@ -18,7 +18,7 @@ static json_t *jstr(const struct bw_audit_str *s)
     return json_stringn(s->p, s->len);
 }
 
-static enum bw_rc format_jsonl(const struct bw_audit_event *ev, struct bw_buf *out)
+json_t *bw_audit_event_json(const struct bw_audit_event *ev)
 {
     char time[21], prev[2 * BW_AUDIT_HASH_BYTES + 1], hash[2 * BW_AUDIT_HASH_BYTES + 1];
     bw_time_format(ev->ts, time);
@@ -29,17 +29,21 @@ static enum bw_rc format_jsonl(const struct bw_audit_event *ev, struct bw_buf *o
                                       &ev->outcome, &ev->remote, &ev->request_id, &ev->details};
     for (size_t i = 0; i < BW_ARRAY_LEN(f); i++) {
         if (!bw_utf8_valid(f[i]->p, f[i]->len))
-            return BW_ERR_INVALID;
+            return NULL;
     }
-    json_t *o = json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}",
-                          "seq", (json_int_t)ev->seq, "time", time, "ts", (json_int_t)ev->ts,
-                          "actor", jstr(&ev->actor), "org", jstr(&ev->org), "action",
-                          jstr(&ev->action), "target", jstr(&ev->target), "outcome",
-                          jstr(&ev->outcome), "remote", jstr(&ev->remote), "request_id",
-                          jstr(&ev->request_id), "details", jstr(&ev->details), "prev_hash", prev,
-                          "hash", hash);
+    return json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "seq",
+                     (json_int_t)ev->seq, "time", time, "ts", (json_int_t)ev->ts, "actor",
+                     jstr(&ev->actor), "org", jstr(&ev->org), "action", jstr(&ev->action),
+                     "target", jstr(&ev->target), "outcome", jstr(&ev->outcome), "remote",
+                     jstr(&ev->remote), "request_id", jstr(&ev->request_id), "details",
+                     jstr(&ev->details), "prev_hash", prev, "hash", hash);
+}
+
+static enum bw_rc format_jsonl(const struct bw_audit_event *ev, struct bw_buf *out)
+{
+    json_t *o = bw_audit_event_json(ev);
     if (o == NULL)
-        return BW_ERR_NOMEM;
+        return BW_ERR_INVALID;
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     json_decref(o);
     if (text == NULL)

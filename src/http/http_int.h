@@ -201,4 +201,8 @@ enum bw_rc bw_api_metrics(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_security_txt(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_security_policy(struct bw_req *req, struct bw_resp *resp);
 
+/* Audit trail handlers (api_audit.c, issue 5). */
+enum bw_rc bw_api_audit_search(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_audit_verify(struct bw_req *req, struct bw_resp *resp);
+
 #endif

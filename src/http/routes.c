@@ -30,6 +30,9 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_JSON_BODY | BW_ROUTE_ADMIN, 8192},
     {BW_GET, "/api/v1/users/me", bw_api_me, BW_AUTH_REQUIRED,
      BW_ROUTE_EXPIRED_OK | BW_ROUTE_MFA_PENDING_OK, 0},
+    /* audit trail (issue 5): platform admins until org auditor/admin roles exist */
+    {BW_GET, "/api/v1/audit", bw_api_audit_search, BW_AUTH_REQUIRED, BW_ROUTE_ADMIN, 0},
+    {BW_GET, "/api/v1/audit/verify", bw_api_audit_verify, BW_AUTH_REQUIRED, BW_ROUTE_ADMIN, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);
