@@ -20,8 +20,8 @@
 
 void bw_req_audit_ctx(const struct bw_req *req, struct bw_audit_ctx *ctx)
 {
-    ctx->remote = req->remote;
-    ctx->request_id = req->request_id;
+    /* whole-struct assignment: fields added later (org, ...) start NULL */
+    *ctx = (struct bw_audit_ctx){.remote = req->remote, .request_id = req->request_id};
 }
 
 static enum bw_rc field_problem(struct bw_resp *resp, const struct bw_field_errors *fe)
