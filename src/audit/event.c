@@ -1,14 +1,163 @@
 /*
- * event.c - appends audit events in the caller's transaction. Details are
- * serialised by jansson (compact, key order kept); callers guarantee they
- * hold no secrets. The catalogue of action names is docs/AUDIT.md.
+ * event.c - appends audit events in the caller's transaction and chains
+ * them (CONTROL: LOG-01, LOG-06). The head row is read (locked on
+ * PostgreSQL) and moved in the same transaction as the event, so the chain
+ * has one order whatever the number of writers and a rolled-back
+ * transaction leaves neither event nor head behind. Details are serialised
+ * by jansson (compact, key order kept); callers guarantee they hold no
+ * secrets. The catalogue of action names is docs/AUDIT.md.
+ * Never edits or deletes an event.
  */
-#include "audit/audit.h"
+#include "audit/audit_int.h"
 #include "store/store.h"
 
 #include <jansson.h>
+#include <sodium.h>
+#include <string.h>
 
 static const char *const outcome_name[] = {"success", "failure", "denied"};
+
+#define DOMAIN "bulwark-audit-v1"
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static void hash_str(crypto_generichash_state *h, const struct bw_audit_str *s)
+{
+    uint8_t n[4] = {(uint8_t)(s->len >> 24), (uint8_t)(s->len >> 16), (uint8_t)(s->len >> 8),
+                    (uint8_t)s->len};
+    crypto_generichash_update(h, n, sizeof(n));
+    if (s->len > 0)
+        crypto_generichash_update(h, (const unsigned char *)s->p, s->len);
+}
+
+void bw_audit_event_hash(const struct bw_audit_event *ev, const uint8_t prev[BW_AUDIT_HASH_BYTES],
+                         uint8_t out[BW_AUDIT_HASH_BYTES])
+{
+    crypto_generichash_state h;
+    uint8_t nums[16];
+    put_u64(nums, (uint64_t)ev->seq);
+    put_u64(nums + 8, (uint64_t)ev->ts);
+    crypto_generichash_init(&h, NULL, 0, BW_AUDIT_HASH_BYTES);
+    crypto_generichash_update(&h, (const unsigned char *)DOMAIN, sizeof(DOMAIN) - 1);
+    crypto_generichash_update(&h, prev, BW_AUDIT_HASH_BYTES);
+    crypto_generichash_update(&h, nums, sizeof(nums));
+    const struct bw_audit_str *f[] = {&ev->actor,  &ev->action,     &ev->target,  &ev->outcome,
+                                      &ev->remote, &ev->request_id, &ev->details, &ev->org};
+    for (size_t i = 0; i < BW_ARRAY_LEN(f); i++)
+        hash_str(&h, f[i]);
+    crypto_generichash_final(&h, out, BW_AUDIT_HASH_BYTES);
+}
+
+size_t bw_audit_event_size(const struct bw_audit_event *ev)
+{
+    return sizeof(DOMAIN) - 1 + BW_AUDIT_HASH_BYTES + 16 + 8 * 4 + ev->actor.len +
+           ev->action.len + ev->target.len + ev->outcome.len + ev->remote.len +
+           ev->request_id.len + ev->details.len + ev->org.len;
+}
+
+static struct bw_audit_str col_str(const struct bw_row *row, size_t col)
+{
+    size_t n = 0;
+    const char *p = bw_row_is_null(row, col) ? NULL : bw_row_text(row, col, &n);
+    return (struct bw_audit_str){p != NULL ? p : "", p != NULL ? n : 0};
+}
+
+static bool col_hash(const struct bw_row *row, size_t col, uint8_t out[BW_AUDIT_HASH_BYTES])
+{
+    size_t n = 0;
+    const void *p = bw_row_is_null(row, col) ? NULL : bw_row_blob(row, col, &n);
+    memset(out, 0, BW_AUDIT_HASH_BYTES);
+    if (p == NULL || n != BW_AUDIT_HASH_BYTES)
+        return false;
+    memcpy(out, p, BW_AUDIT_HASH_BYTES);
+    return true;
+}
+
+void bw_audit_event_from_row(const struct bw_row *row, struct bw_audit_event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->seq = bw_row_int(row, BW_ACOL_SEQ);
+    ev->ts = bw_row_int(row, BW_ACOL_TS);
+    ev->actor = col_str(row, BW_ACOL_ACTOR);
+    ev->action = col_str(row, BW_ACOL_ACTION);
+    ev->target = col_str(row, BW_ACOL_TARGET);
+    ev->outcome = col_str(row, BW_ACOL_OUTCOME);
+    ev->remote = col_str(row, BW_ACOL_REMOTE);
+    ev->request_id = col_str(row, BW_ACOL_REQUEST_ID);
+    ev->details = col_str(row, BW_ACOL_DETAILS);
+    ev->org = col_str(row, BW_ACOL_ORG);
+    ev->prev_ok = col_hash(row, BW_ACOL_PREV_HASH, ev->prev_hash);
+    ev->hash_ok = col_hash(row, BW_ACOL_HASH, ev->hash);
+}
+
+struct head {
+    bool found;
+    int64_t seq;
+    uint8_t hash[BW_AUDIT_HASH_BYTES];
+};
+
+static enum bw_rc head_row(void *arg, const struct bw_row *row)
+{
+    struct head *h = arg;
+    size_t n = 0;
+    const void *p = bw_row_blob(row, 1, &n);
+    if (p == NULL || n != BW_AUDIT_HASH_BYTES)
+        return BW_ERR_SCHEMA; /* a damaged head refuses appends; verify names it */
+    h->seq = bw_row_int(row, 0);
+    memcpy(h->hash, p, BW_AUDIT_HASH_BYTES);
+    h->found = true;
+    return BW_OK;
+}
+
+static struct bw_audit_str s_of(const char *s)
+{
+    return (struct bw_audit_str){s, strlen(s)};
+}
+
+/* Chains `ev` (seq and hashes filled here) after the locked head. */
+enum bw_rc bw_audit_chain_append(struct bw_tx *tx, struct bw_audit_event *ev)
+{
+    struct head h = {0};
+    /* CONTROL: LOG-06 - one order for all writers: the head row is locked
+     * (PostgreSQL) or owned by the single writer (SQLite) until commit */
+    enum bw_rc rc = bw_tx_query(tx, BW_STMT_AUDIT_HEAD_LOCK, NULL, 0, head_row, &h);
+    if (rc == BW_OK && !h.found)
+        rc = BW_ERR_SCHEMA;
+    if (rc != BW_OK)
+        return rc;
+    ev->seq = h.seq + 1;
+    memcpy(ev->prev_hash, h.hash, BW_AUDIT_HASH_BYTES);
+    bw_audit_event_hash(ev, ev->prev_hash, ev->hash);
+    struct bw_val p[] = {
+        BW_VINT(ev->seq),
+        BW_VINT(ev->ts),
+        BW_VTEXTN(ev->actor.p, ev->actor.len),
+        BW_VTEXTN(ev->action.p, ev->action.len),
+        BW_VTEXTN(ev->target.p, ev->target.len),
+        BW_VTEXTN(ev->outcome.p, ev->outcome.len),
+        BW_VTEXTN(ev->remote.p, ev->remote.len),
+        BW_VTEXTN(ev->request_id.p, ev->request_id.len),
+        BW_VTEXTN(ev->details.p, ev->details.len),
+        BW_VTEXTN(ev->org.p, ev->org.len),
+        BW_VBLOB(ev->prev_hash, BW_AUDIT_HASH_BYTES),
+        BW_VBLOB(ev->hash, BW_AUDIT_HASH_BYTES),
+    };
+    rc = bw_tx_exec(tx, BW_STMT_AUDIT_APPEND, p, BW_ARRAY_LEN(p), NULL);
+    if (rc == BW_OK) {
+        struct bw_val hp[] = {BW_VINT(ev->seq), BW_VBLOB(ev->hash, BW_AUDIT_HASH_BYTES)};
+        rc = bw_tx_exec(tx, BW_STMT_AUDIT_HEAD_SET, hp, BW_ARRAY_LEN(hp), NULL);
+    }
+    return rc;
+}
+
+static bool printable(const char *s)
+{
+    return s != NULL && s[0] != '\0' && bw_utf8_valid(s, strlen(s));
+}
 
 enum bw_rc bw_audit_append(struct bw_tx *tx, const struct bw_audit_ctx *ctx, const char *actor,
                            const char *action, const char *target,
@@ -20,17 +169,99 @@ enum bw_rc bw_audit_append(struct bw_tx *tx, const struct bw_audit_ctx *ctx, con
     json_decref(details);
     if (text == NULL)
         return BW_ERR_NOMEM;
-    struct bw_val p[] = {
-        BW_VINT(bw_time_now()),
-        BW_VTEXT(actor),
-        BW_VTEXT(action),
-        BW_VTEXT(target != NULL ? target : "-"),
-        BW_VTEXT(outcome_name[outcome]),
-        BW_VTEXT(ctx != NULL && ctx->remote != NULL ? ctx->remote : "-"),
-        BW_VTEXT(ctx != NULL && ctx->request_id != NULL ? ctx->request_id : "-"),
-        BW_VTEXT(text),
+    if (!printable(actor) || !printable(action) || (unsigned)outcome >= 3) {
+        bw_free(text);
+        return BW_ERR_INVALID;
+    }
+    const char *remote = ctx != NULL && ctx->remote != NULL ? ctx->remote : "-";
+    const char *rid = ctx != NULL && ctx->request_id != NULL ? ctx->request_id : "-";
+    const char *org = ctx != NULL && ctx->org != NULL ? ctx->org : "-";
+    struct bw_audit_event ev = {
+        .ts = bw_time_now(), /* CONTROL: G-03 - the one UTC clock */
+        .actor = s_of(actor),
+        .action = s_of(action),
+        .target = s_of(target != NULL ? target : "-"),
+        .outcome = s_of(outcome_name[outcome]),
+        .remote = s_of(remote),
+        .request_id = s_of(rid),
+        .details = s_of(text),
+        .org = s_of(org),
     };
-    enum bw_rc rc = bw_tx_exec(tx, BW_STMT_AUDIT_INSERT, p, BW_ARRAY_LEN(p), NULL);
+    enum bw_rc rc = bw_audit_chain_append(tx, &ev);
     bw_free(text);
+    return rc;
+}
+
+/* ---- events written before the chain existed (migration 0004) ----------- */
+
+struct legacy {
+    bool found;
+    int64_t seq, ts;
+    char *f[7]; /* actor, action, target, outcome, remote, request_id, details */
+    enum bw_rc rc;
+};
+
+static void legacy_clear(struct legacy *l)
+{
+    for (size_t i = 0; i < BW_ARRAY_LEN(l->f); i++)
+        bw_free(l->f[i]);
+    memset(l, 0, sizeof(*l));
+}
+
+static enum bw_rc legacy_row(void *arg, const struct bw_row *row)
+{
+    struct legacy *l = arg;
+    l->seq = bw_row_int(row, 0);
+    l->ts = bw_row_int(row, 1);
+    for (size_t i = 0; i < BW_ARRAY_LEN(l->f); i++) {
+        struct bw_audit_str s = col_str(row, 2 + i);
+        l->f[i] = bw_strndup(s.p, s.len);
+        if (l->f[i] == NULL)
+            return BW_ERR_NOMEM;
+    }
+    l->found = true;
+    return BW_OK;
+}
+
+/* Moves up to 500 legacy events per transaction; *moved counts them. */
+static enum bw_rc adopt_tx(struct bw_tx *tx, void *arg)
+{
+    uint64_t *moved = arg;
+    struct bw_val lim[] = {BW_VINT(1)};
+    enum bw_rc rc = BW_OK;
+    *moved = 0;
+    for (int n = 0; rc == BW_OK && n < 500; n++) {
+        struct legacy l = {0};
+        rc = bw_tx_query(tx, BW_STMT_AUDIT_LEGACY_LIST, lim, 1, legacy_row, &l);
+        if (rc == BW_OK && l.found) {
+            struct bw_audit_event ev = {
+                .ts = l.ts, .actor = s_of(l.f[0]), .action = s_of(l.f[1]),
+                .target = s_of(l.f[2]), .outcome = s_of(l.f[3]), .remote = s_of(l.f[4]),
+                .request_id = s_of(l.f[5]), .details = s_of(l.f[6]), .org = s_of("-")};
+            rc = bw_audit_chain_append(tx, &ev);
+            struct bw_val p[] = {BW_VINT(l.seq)};
+            if (rc == BW_OK)
+                rc = bw_tx_exec(tx, BW_STMT_AUDIT_LEGACY_DELETE, p, 1, NULL);
+            if (rc == BW_OK)
+                (*moved)++;
+        }
+        bool more = l.found;
+        legacy_clear(&l);
+        if (!more)
+            break;
+    }
+    return rc;
+}
+
+enum bw_rc bw_audit_adopt_legacy(struct bw_store *st, uint64_t *moved)
+{
+    uint64_t n = 0, total = 0;
+    enum bw_rc rc;
+    do {
+        rc = bw_store_write(st, adopt_tx, &n);
+        total += rc == BW_OK ? n : 0;
+    } while (rc == BW_OK && n > 0);
+    if (rc == BW_OK && moved != NULL)
+        *moved = total;
     return rc;
 }

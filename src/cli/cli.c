@@ -75,6 +75,27 @@ static const struct bw_cli_cmd commands[] = {
      "                     keys (never their secrets), with last use\n"
      "  apikey revoke ID   the key stops working at once\n",
      bw_cmd_apikey},
+    /* audit trail (issue 5) */
+    {"audit", "verify, search and export the tamper-evident audit trail",
+     "Subcommands:\n"
+     "  audit verify       check the chain, archives, signed checkpoints and head; exit 1\n"
+     "                     naming the first bad event when anything was modified, deleted,\n"
+     "                     inserted, reordered or truncated (the result is itself an event)\n"
+     "  audit verify --archive FILE --pubkey KEY\n"
+     "                     check one archive file anywhere with only the public key\n"
+     "                     (keys/audit-signing.pub)\n"
+     "  audit search [--actor A] [--action A] [--target T] [--since T] [--until T]\n"
+     "               [--limit N] [--cursor SEQ]\n"
+     "                     matching events, newest first, one JSON line each\n"
+     "  audit export [--format jsonl|syslog] [--since T]\n"
+     "                     every live event, oldest first (syslog: RFC 5424, one per line)\n"
+     "  audit checkpoint   sign a checkpoint of the chain head now\n"
+     "  audit retention [--max-events N]\n"
+     "                     move events older than retention.audit into signed, encrypted\n"
+     "                     archives (bulwark serve does this hourly)\n"
+     "  audit clock        is the system clock synchronised? (exit 1 when not)\n"
+     "Times are RFC 3339 UTC. Nothing here edits or deletes an event.\n",
+     bw_cmd_audit},
 };
 
 void bw_cli_error(const char *fmt, ...)

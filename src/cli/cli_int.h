@@ -59,5 +59,11 @@ enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_org(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_apikey(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cli_set_role(struct bw_cli *cli, int argc, char **argv);
+/* audit trail (issue 5) */
+enum bw_rc bw_cmd_audit(struct bw_cli *cli, int argc, char **argv);
+struct bw_audit_settings;
+/* Fills the audit module's settings from the configuration (borrowed). */
+void bw_cli_audit_settings(const struct bw_cli *cli, const struct bw_config *cfg,
+                           struct bw_audit_settings *s);
 
 #endif

@@ -78,7 +78,7 @@ static enum bw_rc apikey_create(struct bw_cli *cli, int argc, char **argv)
     struct create_job j;
     struct bw_config cfg;
     struct bw_store *st = NULL;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     const char *allow = NULL, *expires = NULL;
     char ips[2048];
     enum bw_role role;
@@ -232,7 +232,7 @@ static enum bw_rc apikey_revoke(struct bw_cli *cli, int argc, char **argv)
 {
     struct bw_config cfg;
     struct bw_store *st = NULL;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     if (argc != 2)
         return bw_cli_usage(cli, "apikey revoke needs exactly one key id");
     struct revoke_job j = {&ctx, argv[1], ""};

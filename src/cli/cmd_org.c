@@ -49,7 +49,7 @@ static enum bw_rc org_create(struct bw_cli *cli, int argc, char **argv)
         return bw_cli_usage(cli, "org create needs --name and --owner");
     struct bw_config cfg;
     struct bw_store *st = NULL;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     struct bw_tenant_result res;
     struct bw_org org;
     enum bw_rc rc = open_store(cli, &cfg, &st);
@@ -166,7 +166,7 @@ static enum bw_rc uid_fn(struct bw_tx *tx, void *arg)
 static enum bw_rc org_role(struct bw_cli *cli, struct bw_store *st, const struct bw_config *cfg,
                            const char *email, const char *org, const char *rname)
 {
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     struct bw_tenant_result res;
     enum bw_role role = BW_ROLE_NONE;
     bool created = false;
@@ -230,7 +230,7 @@ enum bw_rc bw_cli_set_role(struct bw_cli *cli, int argc, char **argv)
         return bw_cli_usage(cli, "--platform-admin takes yes or no");
     struct bw_config cfg;
     struct bw_store *st = NULL;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     enum bw_rc rc = open_store(cli, &cfg, &st);
     if (rc != BW_OK)
         return rc;

@@ -8,6 +8,7 @@
  * SIGTERM/SIGINT to stop gracefully. Every refusal is one clear line.
  */
 #include "cli/cli_int.h"
+#include "audit/audit.h"
 #include "auth/auth.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
@@ -209,6 +210,13 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
         state_cleanup(&s);
         return rc;
     }
+    /* audit trail (issue 5): chain pre-0004 events, then checkpoints, syslog and retention */
+    struct bw_audit_settings aset;
+    struct bw_audit_timer *atimer = NULL;
+    bw_cli_audit_settings(cli, &s.cfg, &aset);
+    if (bw_audit_adopt_legacy(s.store, NULL) != BW_OK ||
+        bw_audit_timer_start(s.store, s.keyring, &aset, &atimer) != BW_OK)
+        bw_log(BW_LOG_ERROR, "audit.timer_failed", "audit checkpoints are not being signed");
     sodium_free(s.key_pem); /* GnuTLS holds its own copy now */
     s.key_pem = NULL;
     bw_log(BW_LOG_INFO, "server.started",
@@ -219,6 +227,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     int sig = wait_for_signal();
     bw_log(BW_LOG_INFO, "server.stopping", "signal %d: finishing requests in flight", sig);
     bw_http_stop(srv, 10000);
+    bw_audit_timer_stop(atimer); /* after the last request: the final checkpoint covers it */
     state_cleanup(&s);
     bw_log(BW_LOG_INFO, "server.stopped", "clean shutdown");
     return BW_OK;

@@ -77,7 +77,7 @@ static enum bw_rc user_add(struct bw_cli *cli, int argc, char **argv)
     bw_pwhash_init(0);
     struct bw_password_errors pe = {.n = 0};
     struct bw_user u;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     struct bw_user_new nu = {email, pw, len, admin, true};
     rc = bw_user_create(st, &cfg, &ctx, "cli", &nu, &pe, &u);
     if (rc == BW_OK) {
@@ -113,7 +113,7 @@ static enum bw_rc user_admin(struct bw_cli *cli, const char *op, int argc, char 
     enum bw_rc rc = open_store(cli, &cfg, &st);
     if (rc != BW_OK)
         return rc;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     rc = bw_user_admin(st, &cfg, &ctx, "cli", argv[1], op);
     if (rc == BW_OK)
         printf(cli->json ? "{\"email\":\"%s\",\"done\":\"%s\"}\n" : "%s: %s done\n", argv[1], op);
@@ -189,7 +189,7 @@ static enum bw_rc user_reset_mfa(struct bw_cli *cli, int argc, char **argv)
     enum bw_rc rc = open_store(cli, &cfg, &st);
     if (rc != BW_OK)
         return rc;
-    struct bw_audit_ctx ctx = {"-", "-"};
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
     rc = bw_mfa_reset(st, &ctx, "cli", argv[1]);
     if (rc == BW_OK)
         printf(cli->json ? "{\"email\":\"%s\",\"done\":\"reset-mfa\"}\n"

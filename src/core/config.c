@@ -112,6 +112,18 @@ static enum bw_rc check_relpath(const char *v)
     return BW_OK;
 }
 
+/* audit (issue 5): "" or tcp:HOST:PORT */
+static enum bw_rc check_syslog(const char *v)
+{
+    char host[256];
+    uint16_t port = 0;
+    if (*v == '\0')
+        return BW_OK;
+    if (strncmp(v, "tcp:", 4) != 0)
+        return BW_ERR_INVALID;
+    return bw_parse_hostport(v + 4, host, sizeof(host), &port);
+}
+
 #define F(field) offsetof(struct bw_config, field)
 #define DAY (86400ULL)
 
@@ -173,6 +185,12 @@ static const struct key_def keys[] = {
     {"tls", "key", KT_STRING, F(tls_key), "tls/key.pem", 0, 0, check_relpath, false},
     /* tenants: who may create organisations (platform admins always) */
     {"tenants", "self_service", KT_BOOL, F(tenants_self_service), "no", 0, 0, NULL, false},
+    /* audit (issue 5) */
+    {"audit", "checkpoint_interval", KT_DURATION, F(audit_checkpoint_interval), "60s", 1, DAY,
+     NULL, false},
+    {"audit", "checkpoint_events", KT_U64, F(audit_checkpoint_events), "1000", 1, 1000000, NULL,
+     false},
+    {"audit", "syslog", KT_STRING, F(audit_syslog), "", 0, 0, check_syslog, false},
 };
 
 #undef F

@@ -193,6 +193,10 @@ struct bw_config {
     char *tls_key;
     /* [tenants] (tenants feature) */
     bool tenants_self_service; /* any user may create organisations */
+    /* [audit] (issue 5) */
+    int64_t audit_checkpoint_interval;
+    uint64_t audit_checkpoint_events;
+    char *audit_syslog;
 };
 
 struct bw_config_err {

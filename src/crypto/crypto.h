@@ -68,4 +68,10 @@ BW_MUST_CHECK enum bw_rc bw_tls_generate_selfsigned(const char *cert_path, const
                                                     const char *hostname, unsigned days, char *why,
                                                     size_t whylen);
 
+/* audit trail (issue 5): reads a public key file as written by
+ * bw_keyring_generate (keys/audit-signing.pub: one base64 line), so a
+ * verifier needs no secret. */
+BW_MUST_CHECK enum bw_rc bw_sign_load_public(const char *path, uint8_t pk[BW_SIGN_PUBLIC_BYTES],
+                                             char *why, size_t whylen);
+
 #endif

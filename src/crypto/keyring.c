@@ -242,3 +242,23 @@ out:
     sodium_free(k);
     return rc;
 }
+
+/* ---- audit trail (issue 5) ------------------------------------------------------ */
+
+enum bw_rc bw_sign_load_public(const char *path, uint8_t pk[BW_SIGN_PUBLIC_BYTES], char *why,
+                               size_t whylen)
+{
+    char b64[128];
+    size_t n = 0, bin = 0;
+    enum bw_rc rc = bw_sys_read_file(path, b64, sizeof(b64) - 1, &n, false, why, whylen);
+    if (rc != BW_OK)
+        return rc;
+    b64[n] = '\0';
+    if (sodium_base642bin(pk, BW_SIGN_PUBLIC_BYTES, b64, n, "\r\n", &bin, NULL, B64_VARIANT) !=
+            0 ||
+        bin != BW_SIGN_PUBLIC_BYTES) {
+        bw_why(why, whylen, "%s is not an Ed25519 public key file", path);
+        return BW_ERR_CRYPTO;
+    }
+    return BW_OK;
+}

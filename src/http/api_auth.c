@@ -20,8 +20,16 @@
 
 void bw_req_audit_ctx(const struct bw_req *req, struct bw_audit_ctx *ctx)
 {
-    ctx->remote = req->remote;
-    ctx->request_id = req->request_id;
+    /* whole-struct assignment: fields added later (org, ...) start NULL */
+    *ctx = (struct bw_audit_ctx){.remote = req->remote, .request_id = req->request_id};
+    /* the organisation the request addressed ({org} is always the first
+     * parameter of organisation routes), else an API key's own */
+    static const char org_prefix[] = "/api/v1/orgs/{org}";
+    if (req->matched && req->match.nparams > 0 &&
+        strncmp(req->match.route->pattern, org_prefix, sizeof(org_prefix) - 1) == 0)
+        ctx->org = req->match.values[0];
+    else if (req->principal.apikey_id[0] != '\0')
+        ctx->org = req->principal.apikey_org;
 }
 
 static enum bw_rc field_problem(struct bw_resp *resp, const struct bw_field_errors *fe)

@@ -258,5 +258,8 @@ enum bw_rc bw_api_apikey_revoke(struct bw_req *req, struct bw_resp *resp);
  * hop). Canonical text in out[cap]. Pure. */
 void bw_client_address(const char *peer, const char *xff, const struct bw_cidr *proxies,
                        size_t n, char *out, size_t cap);
+/* Audit trail handlers (api_audit.c, issue 5). */
+enum bw_rc bw_api_audit_search(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_audit_verify(struct bw_req *req, struct bw_resp *resp);
 
 #endif

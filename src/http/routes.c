@@ -46,6 +46,10 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_APIKEY_OK, 0},
     {BW_DELETE, "/api/v1/orgs/{org}/apikeys/{id}", bw_api_apikey_revoke, BW_AUTH_REQUIRED,
      BW_ROUTE_APIKEY_OK, 0},
+    /* audit trail (issue 5): platform admins until org auditor/admin roles exist */
+    {BW_GET, "/api/v1/audit", bw_api_audit_search, BW_AUTH_REQUIRED, BW_ROUTE_ADMIN, 0},
+    {BW_GET, "/api/v1/audit/verify", bw_api_audit_verify, BW_AUTH_REQUIRED,
+     BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

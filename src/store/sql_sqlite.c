@@ -176,4 +176,45 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
     [BW_STMT_ORG_LIST_ALL] =
         "SELECT id, name, created_at FROM bw_organisations WHERE deleted_at IS NULL "
         "ORDER BY name, id LIMIT ?1",
+    /* audit trail (issue 5) */
+    [BW_STMT_AUDIT_HEAD_LOCK] =
+        "SELECT seq, hash FROM bw_audit_head WHERE id = 1",
+    [BW_STMT_AUDIT_HEAD_SET] =
+        "UPDATE bw_audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
+    [BW_STMT_AUDIT_APPEND] =
+        "INSERT INTO bw_audit_events(seq, ts, actor, action, target, outcome, remote, "
+        "request_id, details, org, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+        "?9, ?10, ?11, ?12)",
+    [BW_STMT_AUDIT_HEAD_GET] =
+        "SELECT seq, hash FROM bw_audit_head WHERE id = 1",
+    [BW_STMT_AUDIT_RANGE] =
+        "SELECT seq, ts, actor, action, target, outcome, remote, request_id, details, org, "
+        "prev_hash, hash FROM bw_audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [BW_STMT_AUDIT_BOUNDS] =
+        "SELECT min(seq), max(seq), count(*) FROM bw_audit_events",
+    [BW_STMT_AUDIT_SEARCH] =
+        "SELECT seq, ts, actor, action, target, outcome, remote, request_id, details, org, "
+        "prev_hash, hash FROM bw_audit_events WHERE (?1 = 0 OR seq < ?1) AND (?2 IS NULL OR "
+        "actor = ?2) AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR target = ?4) AND ts "
+        ">= ?5 AND ts <= ?6 ORDER BY seq DESC LIMIT ?7",
+    [BW_STMT_AUDIT_DELETE_UPTO] =
+        "DELETE FROM bw_audit_events WHERE seq <= ?1",
+    [BW_STMT_AUDIT_CKPT_INSERT] =
+        "INSERT INTO bw_audit_checkpoints(seq, hash, ts, sig) VALUES (?1, ?2, ?3, ?4) ON "
+        "CONFLICT (seq) DO NOTHING",
+    [BW_STMT_AUDIT_CKPT_LIST] =
+        "SELECT seq, hash, ts, sig FROM bw_audit_checkpoints ORDER BY seq",
+    [BW_STMT_AUDIT_CKPT_LATEST] =
+        "SELECT seq, ts FROM bw_audit_checkpoints ORDER BY seq DESC LIMIT 1",
+    [BW_STMT_AUDIT_ARCHIVE_INSERT] =
+        "INSERT INTO bw_audit_archives(first_seq, last_seq, last_hash, file, file_hash, "
+        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [BW_STMT_AUDIT_ARCHIVE_LIST] =
+        "SELECT first_seq, last_seq, last_hash, file, file_hash, created_at FROM "
+        "bw_audit_archives ORDER BY first_seq",
+    [BW_STMT_AUDIT_LEGACY_LIST] =
+        "SELECT seq, ts, actor, action, target, outcome, remote, request_id, details FROM "
+        "bw_audit_legacy ORDER BY seq LIMIT ?1",
+    [BW_STMT_AUDIT_LEGACY_DELETE] =
+        "DELETE FROM bw_audit_legacy WHERE seq = ?1",
 };

@@ -119,6 +119,30 @@ enum bw_stmt {
     BW_STMT_APIKEY_TOUCH,        /* (id, now, ip) records the last use */
     BW_STMT_APIKEY_ORG_OF,       /* (id) -> (org_id) of a key (command line: revoke ID) */
     BW_STMT_ORG_LIST_ALL,        /* (limit) -> (id, name, created_at) live organisations, by name */
+    /* audit trail (audit/, issue 5). AUDIT_COLUMNS = (seq, ts, actor, action, target,
+       outcome, remote, request_id, details, org, prev_hash, hash) */
+    BW_STMT_AUDIT_HEAD_LOCK,     /* () -> (seq, hash) of the chain head, row locked until
+                                    commit (PG: FOR UPDATE; SQLite: the one writer) */
+    BW_STMT_AUDIT_HEAD_SET,      /* (seq, hash) */
+    BW_STMT_AUDIT_APPEND,        /* (seq, ts, actor, action, target, outcome, remote,
+                                    request_id, details, org, prev_hash, hash) */
+    BW_STMT_AUDIT_HEAD_GET,      /* () -> (seq, hash) without a lock */
+    BW_STMT_AUDIT_RANGE,         /* (after_seq, limit) -> AUDIT_COLUMNS, seq > after_seq,
+                                    ascending */
+    BW_STMT_AUDIT_BOUNDS,        /* () -> (min seq, max seq, count); NULLs when empty */
+    BW_STMT_AUDIT_SEARCH,        /* (before_seq|0, actor|NULL, action|NULL, target|NULL,
+                                    since, until, limit) -> AUDIT_COLUMNS, newest first */
+    BW_STMT_AUDIT_DELETE_UPTO,   /* (seq) retention only, after the archive is durable */
+    BW_STMT_AUDIT_CKPT_INSERT,   /* (seq, hash, ts, sig); an existing seq is kept */
+    BW_STMT_AUDIT_CKPT_LIST,     /* () -> (seq, hash, ts, sig) ascending */
+    BW_STMT_AUDIT_CKPT_LATEST,   /* () -> (seq, ts) of the newest checkpoint */
+    BW_STMT_AUDIT_ARCHIVE_INSERT, /* (first_seq, last_seq, last_hash, file, file_hash,
+                                     created_at) */
+    BW_STMT_AUDIT_ARCHIVE_LIST,  /* () -> (first_seq, last_seq, last_hash, file, file_hash,
+                                    created_at) ascending */
+    BW_STMT_AUDIT_LEGACY_LIST,   /* (limit) -> (seq, ts, actor, action, target, outcome, remote,
+                                    request_id, details) oldest first */
+    BW_STMT_AUDIT_LEGACY_DELETE, /* (seq) */
     BW_STMT__COUNT
 };
 

@@ -29,7 +29,7 @@ static struct bw_keyring *kr_other; /* another installation's master key */
 static const char *target;          /* store of the current group */
 static struct bw_store *st;
 static struct bw_config cfg;
-static const struct bw_audit_ctx actx = {"127.0.0.1", "test"};
+static const struct bw_audit_ctx actx = {.remote = "127.0.0.1", .request_id = "test"};
 static const char *const password = "Vq7-Lm2x-Rt9pZ";
 
 static int setup(void **state)

@@ -1,0 +1,136 @@
+/*
+ * audit_tool.c - test and benchmark helper for the audit trail (issue 5).
+ * Drives the real store and the real bw_audit_append; nothing is faked.
+ *
+ *   audit_tool append TARGET N THREADS [CLOCK_OFFSET_SECONDS]
+ *       N durable appends (one bw_store_write each, one event each) from
+ *       THREADS threads; with an offset the events carry a shifted clock
+ *       (bw_time_set_offset, the test hook of core/time.c) - how the
+ *       retention test makes events 731 and 729 days old. Prints JSON.
+ *   audit_tool rawsqlite FILE N
+ *       the one-fsync-per-event baseline: N single-row transactions on a
+ *       WAL database with synchronous=FULL, one after another. Prints JSON.
+ * TARGET is a SQLite file or a postgresql:// URL.
+ */
+#include "audit/audit.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct worker {
+    struct bw_store *st;
+    long n;
+    int id;
+    enum bw_rc rc;
+};
+
+struct one {
+    int id;
+    long i;
+};
+
+static enum bw_rc append_one(struct bw_tx *tx, void *arg)
+{
+    const struct one *o = arg;
+    struct bw_audit_ctx ctx = {.remote = "127.0.0.1", .request_id = "bench"};
+    char target[32];
+    snprintf(target, sizeof(target), "writer-%d", o->id);
+    return bw_audit_append(tx, &ctx, "system", "bench.append", target, BW_AUDIT_SUCCESS,
+                           json_pack("{s:i, s:I}", "writer", o->id, "i", (json_int_t)o->i));
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    for (long i = 0; i < w->n && w->rc == BW_OK; i++) {
+        struct one o = {w->id, i};
+        w->rc = bw_store_write(w->st, append_one, &o);
+    }
+    return NULL;
+}
+
+static int cmd_append(const char *target, long n, int threads, long offset)
+{
+    struct bw_store *st = NULL;
+    char why[512] = "";
+    struct bw_store_opts opts = {.pool_size = 8, .busy_timeout_ms = 30000};
+    if (threads < 1 || threads > 256 || n < threads) {
+        fprintf(stderr, "audit_tool: bad N/THREADS\n");
+        return 2;
+    }
+    if (bw_store_open(target, &opts, &st, why, sizeof(why)) != BW_OK) {
+        fprintf(stderr, "audit_tool: %s\n", why);
+        return 1;
+    }
+    bw_time_set_offset(offset);
+    pthread_t t[256];
+    struct worker w[256];
+    uint64_t t0 = bw_time_mono_ns();
+    for (int i = 0; i < threads; i++) {
+        w[i] = (struct worker){st, n / threads + (i < n % threads), i, BW_OK};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        if (w[i].rc != BW_OK) {
+            fprintf(stderr, "audit_tool: writer %d: %s\n", i, bw_rc_str(w[i].rc));
+            bad = 1;
+        }
+    }
+    double secs = (double)(bw_time_mono_ns() - t0) / 1e9;
+    struct bw_store_stats ss;
+    bw_store_stats(st, &ss);
+    printf("{\"events\":%ld,\"threads\":%d,\"seconds\":%.3f,\"per_second\":%.0f,"
+           "\"commit_batches\":%llu}\n",
+           n, threads, secs, (double)n / secs, (unsigned long long)ss.commit_batches);
+    bw_store_close(st);
+    return bad;
+}
+
+static int cmd_rawsqlite(const char *file, long n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL;
+    if (sqlite3_open(file, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE IF NOT "
+                         "EXISTS t(seq INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO t(body) VALUES (?1)", -1, &ins, NULL) != SQLITE_OK) {
+        fprintf(stderr, "audit_tool: %s\n", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return 1;
+    }
+    uint64_t t0 = bw_time_mono_ns();
+    for (long i = 0; i < n; i++) {
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        sqlite3_bind_text(ins, 1, "{\"bench\":\"one fsync per event\"}", -1, SQLITE_STATIC);
+        sqlite3_step(ins);
+        sqlite3_reset(ins);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    double secs = (double)(bw_time_mono_ns() - t0) / 1e9;
+    printf("{\"events\":%ld,\"seconds\":%.3f,\"per_second\":%.0f}\n", n, secs, (double)n / secs);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (bw_crypto_init() != BW_OK)
+        return 1;
+    if (argc >= 5 && strcmp(argv[1], "append") == 0)
+        return cmd_append(argv[2], strtol(argv[3], NULL, 10), (int)strtol(argv[4], NULL, 10),
+                          argc > 5 ? strtol(argv[5], NULL, 10) : 0);
+    if (argc == 4 && strcmp(argv[1], "rawsqlite") == 0)
+        return cmd_rawsqlite(argv[2], strtol(argv[3], NULL, 10));
+    fprintf(stderr, "usage: audit_tool append TARGET N THREADS [OFFSET] | rawsqlite FILE N\n");
+    return 2;
+}
