@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
+#include "incident/incident.h"
 #include "store/store.h"
 #include "sys/sys.h"
 
@@ -209,6 +210,14 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
         state_cleanup(&s);
         return rc;
     }
+    /* issue 7: detection, clocks, feed scan and notification delivery, off the request threads */
+    struct bw_incident_worker *worker = NULL;
+    if ((rc = bw_incident_worker_start(s.store, &s.cfg, cli->data_dir, &worker)) != BW_OK) {
+        bw_cli_error("cannot start the incident worker: %s", bw_rc_str(rc));
+        bw_http_stop(srv, 0);
+        state_cleanup(&s);
+        return rc;
+    }
     sodium_free(s.key_pem); /* GnuTLS holds its own copy now */
     s.key_pem = NULL;
     bw_log(BW_LOG_INFO, "server.started",
@@ -219,6 +228,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     int sig = wait_for_signal();
     bw_log(BW_LOG_INFO, "server.stopping", "signal %d: finishing requests in flight", sig);
     bw_http_stop(srv, 10000);
+    bw_incident_worker_stop(worker);
     state_cleanup(&s);
     bw_log(BW_LOG_INFO, "server.stopped", "clean shutdown");
     return BW_OK;
