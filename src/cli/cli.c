@@ -96,6 +96,42 @@ static const struct bw_cli_cmd commands[] = {
      "  audit clock        is the system clock synchronised? (exit 1 when not)\n"
      "Times are RFC 3339 UTC. Nothing here edits or deletes an event.\n",
      bw_cmd_audit},
+    /* incidents, vulnerabilities, SBOM (issue 7) */
+    {"incident", "incidents: open, steps, assessment, clocks, containment, reports",
+     "Subcommands (ID = incident id; output is JSON):\n"
+     "  incident open --title T --severity P1..P4 [--aware-at RFC3339] [--significant yes|no]\n"
+     "                [--personal-data yes|no] [--note N]\n"
+     "  incident list | show ID | overdue | notifications\n"
+     "  incident transition ID --to STATUS --note N [--root-cause T --lessons T]\n"
+     "                     statuses in order: detected contained investigating remediated\n"
+     "                     reported closed; closing needs root cause and lessons learned\n"
+     "  incident assess ID --body '{\"significant\":true,\"facts\":{...}}'\n"
+     "  incident submit ID --kind K --content TEXT [--delay-reason T]\n"
+     "                     K: nis2_early_warning nis2_notification nis2_intermediate nis2_final\n"
+     "                        gdpr_authority gdpr_subjects\n"
+     "  incident contain ID --action revoke_sessions|disable_account --user EMAIL\n"
+     "  incident contain ID --action read_only --enabled yes|no\n"
+     "  incident report ID --kind gdpr_authority|nis2_early_warning|nis2_notification\n"
+     "  incident detect | sweep | deliver\n"
+     "                     one round of the serve worker: detection rules, clocks, delivery\n",
+     bw_cmd_incident},
+    {"vuln", "vulnerabilities: register, triage, close, feed scan",
+     "Subcommands (ID = vulnerability id; output is JSON):\n"
+     "  vuln add --title T --component C --severity critical|high|medium|low\n"
+     "           [--scope product|infrastructure] [--version V] [--cve CVE-…] [--found-at T]\n"
+     "  vuln list | show ID\n"
+     "  vuln rate ID --severity S [--scope product|infrastructure]\n"
+     "  vuln close ID --fixed-release R | --exception TEXT\n"
+     "  vuln report ID     open a researcher's sealed report (needs the keys)\n"
+     "  vuln scan --feed FILE\n"
+     "                     match the SBOM against an OSV advisory file; opens findings\n",
+     bw_cmd_vuln},
+    {"sbom", "print the software bill of materials (CycloneDX 1.5 JSON)",
+     "Options:\n"
+     "  --format cyclonedx  the only format\n"
+     "Lists the libraries this binary was built against with the exact versions pinned in\n"
+     "cmake/deps.lock, and the versions the loaded libraries report.\n",
+     bw_cmd_sbom},
 };
 
 void bw_cli_error(const char *fmt, ...)

@@ -65,5 +65,27 @@ struct bw_audit_settings;
 /* Fills the audit module's settings from the configuration (borrowed). */
 void bw_cli_audit_settings(const struct bw_cli *cli, const struct bw_config *cfg,
                            struct bw_audit_settings *s);
+/* Incidents, vulnerabilities, SBOM (cmd_incident.c, cmd_vuln.c, cmd_sbom.c: issue 7). */
+struct json_t;
+struct bw_reg_err;
+#define BW_CLI_MAX_OPTS 20
+struct bw_cli_opts {
+    const char *v[BW_CLI_MAX_OPTS]; /* values of the named options, NULL when absent */
+    const char *pos[4];             /* positional arguments */
+    size_t npos;
+};
+/* Parses argv[1..] against `names` (each "--name VALUE" or "--name=VALUE"). */
+enum bw_rc bw_cli_opts(struct bw_cli *cli, int argc, char **argv, const char *const *names,
+                       size_t nnames, struct bw_cli_opts *o);
+/* Loads configuration and opens the store at this binary's schema. */
+BW_MUST_CHECK enum bw_rc bw_cli_open(struct bw_cli *cli, struct bw_config *cfg,
+                                     struct bw_store **st);
+/* Prints (and releases) a JSON document: compact with --json, else indented. */
+void bw_cli_print_json(const struct bw_cli *cli, struct json_t *o);
+/* One line for a register's refusal; returns rc. */
+enum bw_rc bw_cli_reg_error(const char *what, enum bw_rc rc, const struct bw_reg_err *err);
+enum bw_rc bw_cmd_incident(struct bw_cli *cli, int argc, char **argv);
+enum bw_rc bw_cmd_vuln(struct bw_cli *cli, int argc, char **argv);
+enum bw_rc bw_cmd_sbom(struct bw_cli *cli, int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
+#include "incident/incident.h"
 #include "store/store.h"
 #include "sys/sys.h"
 
@@ -217,6 +218,15 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     if (bw_audit_adopt_legacy(s.store, NULL) != BW_OK ||
         bw_audit_timer_start(s.store, s.keyring, &aset, &atimer) != BW_OK)
         bw_log(BW_LOG_ERROR, "audit.timer_failed", "audit checkpoints are not being signed");
+    /* issue 7: detection, clocks, feed scan and notification delivery, off the request threads */
+    struct bw_incident_worker *worker = NULL;
+    if ((rc = bw_incident_worker_start(s.store, &s.cfg, cli->data_dir, &worker)) != BW_OK) {
+        bw_cli_error("cannot start the incident worker: %s", bw_rc_str(rc));
+        bw_http_stop(srv, 0);
+        bw_audit_timer_stop(atimer);
+        state_cleanup(&s);
+        return rc;
+    }
     sodium_free(s.key_pem); /* GnuTLS holds its own copy now */
     s.key_pem = NULL;
     bw_log(BW_LOG_INFO, "server.started",
@@ -228,6 +238,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     bw_log(BW_LOG_INFO, "server.stopping", "signal %d: finishing requests in flight", sig);
     bw_http_stop(srv, 10000);
     bw_audit_timer_stop(atimer); /* after the last request: the final checkpoint covers it */
+    bw_incident_worker_stop(worker);
     state_cleanup(&s);
     bw_log(BW_LOG_INFO, "server.stopped", "clean shutdown");
     return BW_OK;

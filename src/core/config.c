@@ -124,6 +124,54 @@ static enum bw_rc check_syslog(const char *v)
     return bw_parse_hostport(v + 4, host, sizeof(host), &port);
 }
 
+/* [notify] (issue 7): comma-separated e-mail addresses, or empty. */
+static enum bw_rc check_email_list(const char *v)
+{
+    const char *p = v;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        const char *at = memchr(p, '@', n);
+        if (n == 0 || at == NULL || at == p || at == p + n - 1)
+            return BW_ERR_INVALID;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)p[i];
+            if (ch <= 0x20 || ch == '<' || ch == '>' || ch == '"' || ch == 0x7f)
+                return BW_ERR_INVALID;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return BW_OK;
+}
+
+/* https:// anywhere; http:// only to a loopback receiver (tests, local relays). */
+static enum bw_rc check_webhook_url(const char *v)
+{
+    if (strpbrk(v, " \r\n\t") != NULL)
+        return BW_ERR_INVALID;
+    if (*v == '\0' || strncmp(v, "https://", 8) == 0)
+        return BW_OK;
+    if (strncmp(v, "http://127.", 11) == 0 || strncmp(v, "http://[::1]", 12) == 0 ||
+        strncmp(v, "http://localhost:", 17) == 0 || strncmp(v, "http://localhost/", 17) == 0)
+        return BW_OK;
+    return BW_ERR_INVALID;
+}
+
+static enum bw_rc check_smtp_url(const char *v)
+{
+    if (strpbrk(v, " \r\n\t") != NULL)
+        return BW_ERR_INVALID;
+    if (*v == '\0' || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0)
+        return BW_OK;
+    return BW_ERR_INVALID;
+}
+
+static enum bw_rc check_feed_path(const char *v)
+{
+    return *v == '\0' ? BW_OK : check_relpath(v);
+}
+
 #define F(field) offsetof(struct bw_config, field)
 #define DAY (86400ULL)
 
@@ -191,6 +239,69 @@ static const struct key_def keys[] = {
     {"audit", "checkpoint_events", KT_U64, F(audit_checkpoint_events), "1000", 1, 1000000, NULL,
      false},
     {"audit", "syslog", KT_STRING, F(audit_syslog), "", 0, 0, check_syslog, false},
+    /* [incident], [notify], [vuln] (issue 7; docs/OPERATIONS.md) */
+    {"incident", "p1_response", KT_DURATION, F(incident_p1_response), "15m", 1, 0, NULL, false},
+    {"incident", "p2_response", KT_DURATION, F(incident_p2_response), "4h", 1, 0, NULL, false},
+    {"incident", "p3_response", KT_DURATION, F(incident_p3_response), "24h", 1, 0, NULL, false},
+    {"incident", "p4_response", KT_DURATION, F(incident_p4_response), "72h", 1, 0, NULL, false},
+    {"incident", "nis2_early_warning", KT_DURATION, F(incident_nis2_early_warning), "24h", 1, 0,
+     NULL, false},
+    {"incident", "nis2_notification", KT_DURATION, F(incident_nis2_notification), "72h", 1, 0,
+     NULL, false},
+    {"incident", "nis2_final", KT_DURATION, F(incident_nis2_final), "30d", 1, 0, NULL, false},
+    {"incident", "gdpr_authority", KT_DURATION, F(incident_gdpr_authority), "72h", 1, 0, NULL,
+     false},
+    {"incident", "warn_before", KT_DURATION, F(incident_warn_before), "6h", 1, 0, NULL, false},
+    {"incident", "review_due", KT_DURATION, F(incident_review_due), "30d", 1, 0, NULL, false},
+    {"incident", "detect_interval", KT_DURATION, F(incident_detect_interval), "10s", 1, DAY, NULL,
+     false},
+    {"incident", "lockout_threshold", KT_U64, F(incident_lockout_threshold), "3", 1, 100000, NULL,
+     false},
+    {"incident", "lockout_window", KT_DURATION, F(incident_lockout_window), "1h", 1, 0, NULL,
+     false},
+    {"incident", "lockout_wave_threshold", KT_U64, F(incident_lockout_wave_threshold), "20", 1,
+     100000, NULL, false},
+    {"incident", "lockout_wave_window", KT_DURATION, F(incident_lockout_wave_window), "5m", 1, 0,
+     NULL, false},
+    {"incident", "spray_accounts", KT_U64, F(incident_spray_accounts), "10", 2, 100000, NULL,
+     false},
+    {"incident", "spray_window", KT_DURATION, F(incident_spray_window), "10m", 1, 0, NULL, false},
+    {"incident", "apikey_denied_threshold", KT_U64, F(incident_apikey_denied_threshold), "5", 1,
+     100000, NULL, false},
+    {"incident", "apikey_denied_window", KT_DURATION, F(incident_apikey_denied_window), "1h", 1, 0,
+     NULL, false},
+    {"incident", "confidential_reads_threshold", KT_U64,
+     F(incident_confidential_reads_threshold), "500", 1, 1000000, NULL, false},
+    {"incident", "confidential_reads_window", KT_DURATION, F(incident_confidential_reads_window),
+     "1h", 1, 0, NULL, false},
+    {"incident", "admin_new_address", KT_BOOL, F(incident_admin_new_address), "yes", 0, 0, NULL,
+     false},
+    {"incident", "rpo", KT_DURATION, F(incident_rpo), "24h", 1, 0, NULL, false},
+    {"notify", "security_contacts", KT_STRING, F(notify_security_contacts), "", 0, 0,
+     check_email_list, false},
+    {"notify", "webhook_url", KT_STRING, F(notify_webhook_url), "", 0, 0, check_webhook_url,
+     false},
+    {"notify", "webhook_secret", KT_STRING, F(notify_webhook_secret), "", 0, 0, NULL, true},
+    {"notify", "smtp_url", KT_STRING, F(notify_smtp_url), "", 0, 0, check_smtp_url, false},
+    {"notify", "smtp_from", KT_STRING, F(notify_smtp_from), "bulwark@localhost", 0, 0,
+     check_email_list, false},
+    {"notify", "smtp_tls", KT_BOOL, F(notify_smtp_tls), "yes", 0, 0, NULL, false},
+    {"notify", "max_attempts", KT_U64, F(notify_max_attempts), "8", 1, 100, NULL, false},
+    {"notify", "retry_base", KT_DURATION, F(notify_retry_base), "30s", 1, DAY, NULL, false},
+    {"notify", "timeout", KT_DURATION, F(notify_timeout), "10s", 1, 600, NULL, false},
+    {"vuln", "product_critical", KT_DURATION, F(vuln_product_critical), "24h", 1, 0, NULL, false},
+    {"vuln", "product_high", KT_DURATION, F(vuln_product_high), "7d", 1, 0, NULL, false},
+    {"vuln", "product_medium", KT_DURATION, F(vuln_product_medium), "30d", 1, 0, NULL, false},
+    {"vuln", "product_low", KT_DURATION, F(vuln_product_low), "90d", 1, 0, NULL, false},
+    {"vuln", "infrastructure_critical", KT_DURATION, F(vuln_infra_critical), "48h", 1, 0, NULL,
+     false},
+    {"vuln", "infrastructure_high", KT_DURATION, F(vuln_infra_high), "7d", 1, 0, NULL, false},
+    {"vuln", "infrastructure_medium", KT_DURATION, F(vuln_infra_medium), "30d", 1, 0, NULL,
+     false},
+    {"vuln", "infrastructure_low", KT_DURATION, F(vuln_infra_low), "90d", 1, 0, NULL, false},
+    {"vuln", "triage", KT_DURATION, F(vuln_triage), "72h", 1, 0, NULL, false},
+    {"vuln", "feed", KT_STRING, F(vuln_feed), "", 0, 0, check_feed_path, false},
+    {"vuln", "scan_interval", KT_DURATION, F(vuln_scan_interval), "24h", 1, 0, NULL, false},
 };
 
 #undef F

@@ -197,6 +197,52 @@ struct bw_config {
     int64_t audit_checkpoint_interval;
     uint64_t audit_checkpoint_events;
     char *audit_syslog;
+    /* [incident] (incident/: issue 7) */
+    int64_t incident_p1_response;
+    int64_t incident_p2_response;
+    int64_t incident_p3_response;
+    int64_t incident_p4_response;
+    int64_t incident_nis2_early_warning;
+    int64_t incident_nis2_notification;
+    int64_t incident_nis2_final;
+    int64_t incident_gdpr_authority;
+    int64_t incident_warn_before;
+    int64_t incident_review_due;
+    int64_t incident_detect_interval;
+    uint64_t incident_lockout_threshold;
+    int64_t incident_lockout_window;
+    uint64_t incident_lockout_wave_threshold;
+    int64_t incident_lockout_wave_window;
+    uint64_t incident_spray_accounts;
+    int64_t incident_spray_window;
+    uint64_t incident_apikey_denied_threshold;
+    int64_t incident_apikey_denied_window;
+    uint64_t incident_confidential_reads_threshold;
+    int64_t incident_confidential_reads_window;
+    bool incident_admin_new_address;
+    int64_t incident_rpo;
+    /* [notify] (incident/notify.c: issue 7) */
+    char *notify_security_contacts;
+    char *notify_webhook_url;
+    char *notify_webhook_secret;
+    char *notify_smtp_url;
+    char *notify_smtp_from;
+    bool notify_smtp_tls;
+    uint64_t notify_max_attempts;
+    int64_t notify_retry_base;
+    int64_t notify_timeout;
+    /* [vuln] (vuln/: issue 7) */
+    int64_t vuln_product_critical;
+    int64_t vuln_product_high;
+    int64_t vuln_product_medium;
+    int64_t vuln_product_low;
+    int64_t vuln_infra_critical;
+    int64_t vuln_infra_high;
+    int64_t vuln_infra_medium;
+    int64_t vuln_infra_low;
+    int64_t vuln_triage;
+    char *vuln_feed;
+    int64_t vuln_scan_interval;
 };
 
 struct bw_config_err {

@@ -261,5 +261,29 @@ void bw_client_address(const char *peer, const char *xff, const struct bw_cidr *
 /* Audit trail handlers (api_audit.c, issue 5). */
 enum bw_rc bw_api_audit_search(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_audit_verify(struct bw_req *req, struct bw_resp *resp);
+/* Incidents and vulnerabilities (api_incidents.c, api_vulns.c: issue 7). */
+struct bw_reg_err;
+void bw_req_actor(const struct bw_req *req, char out[BW_ID_LEN + 8]);
+/* A register's refusal (400 field error, 409, 404 "no such <what>"); other
+ * codes are returned for the pipeline to answer. */
+enum bw_rc bw_reg_answer(struct bw_resp *resp, enum bw_rc rc, const struct bw_reg_err *err,
+                         const char *what);
+enum bw_rc bw_api_incidents(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_transition(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_assess(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_submit(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_report(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_overdue(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vulns(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vuln_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vuln_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vuln_close(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vuln_rate(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vuln_report(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_vuln_report_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_sbom(struct bw_req *req, struct bw_resp *resp);
 
 #endif

@@ -14,6 +14,7 @@
  * libmicrohttpd then closes the connection.
  */
 #include "http/http_int.h"
+#include "incident/incident.h"
 #include "store/store.h"
 #include "sys/sys.h"
 
@@ -615,6 +616,15 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         }
     } else if (req->body.len > 0) {
         if (bw_resp_problem(resp, 400, NULL, "this resource takes no request body", NULL) !=
+            BW_OK)
+            bw_resp_from_rc(resp, BW_ERR_NOMEM);
+        return;
+    }
+    /* CONTROL: INC-02 - containment by read-only mode (issue 7) */
+    if (bw_readonly_active() && req->method != BW_GET && req->method != BW_HEAD &&
+        strncmp(route->pattern, "/api/v1/auth/", 13) != 0 &&
+        strncmp(route->pattern, "/api/v1/incidents", 17) != 0) {
+        if (bw_resp_problem(resp, 503, "read-only", "the server is in read-only mode", NULL) !=
             BW_OK)
             bw_resp_from_rc(resp, BW_ERR_NOMEM);
         return;

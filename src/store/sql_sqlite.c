@@ -217,4 +217,154 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
         "bw_audit_legacy ORDER BY seq LIMIT ?1",
     [BW_STMT_AUDIT_LEGACY_DELETE] =
         "DELETE FROM bw_audit_legacy WHERE seq = ?1",
+    /* incidents, detection, notifications, vulnerabilities (incident/, vuln/: issue 7) */
+    [BW_STMT_INC_INSERT] =
+        "INSERT INTO bw_incidents(id, title, severity, aware_at, created_at, "
+        "created_by, detect_key, respond_by, significant, personal_data, facts, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?5) ON "
+        "CONFLICT DO NOTHING",
+    [BW_STMT_INC_BY_ID] =
+        "SELECT id, title, severity, status, significant, personal_data, aware_at, "
+        "created_at, created_by, detect_key, respond_by, responded_at, root_cause, "
+        "lessons, facts, updated_at, closed_at FROM bw_incidents WHERE id = ?1",
+    [BW_STMT_INC_LIST] =
+        "SELECT id, title, severity, status, significant, personal_data, aware_at, "
+        "created_at, created_by, detect_key, respond_by, responded_at, root_cause, "
+        "lessons, facts, updated_at, closed_at FROM bw_incidents ORDER BY created_at "
+        "DESC, id LIMIT ?1",
+    [BW_STMT_INC_OPEN_BY_KEY] =
+        "SELECT id FROM bw_incidents WHERE detect_key = ?1 AND status <> 'closed'",
+    [BW_STMT_INC_SET_STATUS] =
+        "UPDATE bw_incidents SET status = ?3, updated_at = ?4, responded_at = CASE WHEN "
+        "responded_at IS NULL AND ?2 = 'detected' THEN ?4 ELSE responded_at END, "
+        "closed_at = CASE WHEN ?3 = 'closed' THEN ?4 ELSE closed_at END WHERE id = ?1 "
+        "AND status = ?2 RETURNING id",
+    [BW_STMT_INC_SET_REVIEW] =
+        "UPDATE bw_incidents SET root_cause = ?2, lessons = ?3, updated_at = ?4 WHERE "
+        "id = ?1",
+    [BW_STMT_INC_SET_ASSESSMENT] =
+        "UPDATE bw_incidents SET significant = ?2, personal_data = ?3, facts = ?4, "
+        "updated_at = ?5 WHERE id = ?1",
+    [BW_STMT_INC_STEP_INSERT] =
+        "INSERT INTO bw_incident_steps(incident_id, status, at, actor, note) VALUES "
+        "(?1, ?2, ?3, ?4, ?5)",
+    [BW_STMT_INC_STEPS] =
+        "SELECT status, at, actor, note FROM bw_incident_steps WHERE incident_id = ?1 "
+        "ORDER BY id",
+    [BW_STMT_INC_EVIDENCE_ADD] =
+        "INSERT INTO bw_incident_evidence(incident_id, audit_seq, rule) VALUES (?1, ?2, "
+        "?3) ON CONFLICT DO NOTHING",
+    [BW_STMT_INC_EVIDENCE_LIST] =
+        "SELECT e.audit_seq, e.rule, a.ts, a.action, a.target, a.remote FROM "
+        "bw_incident_evidence e LEFT JOIN bw_audit_events a ON a.seq = e.audit_seq "
+        "WHERE e.incident_id = ?1 ORDER BY e.audit_seq",
+    [BW_STMT_INC_DEADLINE_ADD] =
+        "INSERT INTO bw_incident_deadlines(incident_id, kind, due_at) VALUES (?1, ?2, "
+        "?3) ON CONFLICT DO NOTHING",
+    [BW_STMT_INC_DEADLINE_MEET] =
+        "UPDATE bw_incident_deadlines SET met_at = ?3 WHERE incident_id = ?1 AND kind = "
+        "?2 AND met_at IS NULL RETURNING due_at",
+    [BW_STMT_INC_DEADLINES] =
+        "SELECT kind, due_at, met_at, warned_at, escalated_at FROM "
+        "bw_incident_deadlines WHERE incident_id = ?1 ORDER BY due_at, kind",
+    [BW_STMT_INC_DEADLINES_PENDING] =
+        "SELECT d.incident_id, d.kind, d.due_at, d.warned_at, d.escalated_at, "
+        "i.severity, i.title FROM bw_incident_deadlines d JOIN bw_incidents i ON i.id = "
+        "d.incident_id WHERE d.met_at IS NULL AND d.due_at IS NOT NULL AND d.due_at <= "
+        "?1 AND d.escalated_at IS NULL AND i.status <> 'closed' ORDER BY d.due_at LIMIT "
+        "1000",
+    [BW_STMT_INC_DEADLINE_MARK] =
+        "UPDATE bw_incident_deadlines SET warned_at = coalesce(warned_at, ?3), "
+        "escalated_at = coalesce(escalated_at, ?4) WHERE incident_id = ?1 AND kind = ?2 "
+        "AND ((?3 IS NOT NULL AND warned_at IS NULL) OR (?4 IS NOT NULL AND "
+        "escalated_at IS NULL)) RETURNING kind",
+    [BW_STMT_INC_OVERDUE] =
+        "SELECT d.incident_id, d.kind, d.due_at, i.severity, i.title FROM "
+        "bw_incident_deadlines d JOIN bw_incidents i ON i.id = d.incident_id WHERE "
+        "d.met_at IS NULL AND d.due_at IS NOT NULL AND d.due_at <= ?1 AND i.status <> "
+        "'closed' ORDER BY d.due_at LIMIT 1000",
+    [BW_STMT_INC_SUBMISSION_INSERT] =
+        "INSERT INTO bw_incident_submissions(id, incident_id, kind, submitted_at, "
+        "actor, content, content_hash, delay_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8)",
+    [BW_STMT_INC_SUBMISSIONS] =
+        "SELECT id, kind, submitted_at, actor, content_hash, delay_reason FROM "
+        "bw_incident_submissions WHERE incident_id = ?1 ORDER BY submitted_at, id",
+    [BW_STMT_TASK_INSERT] =
+        "INSERT INTO bw_tasks(id, kind, ref, title, created_at, due_at) VALUES (?1, ?2, "
+        "?3, ?4, ?5, ?6)",
+    [BW_STMT_TASKS_BY_REF] =
+        "SELECT id, kind, title, created_at, due_at, done_at FROM bw_tasks WHERE ref = "
+        "?1 ORDER BY created_at, id",
+    [BW_STMT_AUDIT_SCAN] =
+        "SELECT seq, ts, actor, action, target, outcome, remote, details FROM "
+        "bw_audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [BW_STMT_AUDIT_WINDOW] =
+        "SELECT seq, target, actor, remote, details FROM bw_audit_events WHERE action = "
+        "?1 AND ts >= ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+    [BW_STMT_AUDIT_PRIOR_FROM] =
+        "SELECT count(*) FROM bw_audit_events WHERE action = ?1 AND target = ?2 AND "
+        "remote = ?3 AND seq < ?4",
+    [BW_STMT_AUDIT_PRIOR_ANY] =
+        "SELECT count(*) FROM bw_audit_events WHERE action = ?1 AND target = ?2 AND seq "
+        "< ?3",
+    [BW_STMT_AUDIT_LAST] =
+        "SELECT seq, ts FROM bw_audit_events WHERE action = ?1 ORDER BY seq DESC LIMIT "
+        "1",
+    [BW_STMT_AUDIT_MAX_SEQ] =
+        "SELECT coalesce(max(seq), 0) FROM bw_audit_events",
+    [BW_STMT_NOTIFY_INSERT] =
+        "INSERT INTO bw_notifications(id, created_at, channel, dest, subject, body, "
+        "event, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
+    [BW_STMT_NOTIFY_DUE] =
+        "SELECT id, channel, dest, subject, body, event, attempts FROM bw_notifications "
+        "WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    [BW_STMT_NOTIFY_CLAIM] =
+        "UPDATE bw_notifications SET next_at = ?3 WHERE id = ?1 AND status = 'pending' "
+        "AND next_at <= ?2 RETURNING id",
+    [BW_STMT_NOTIFY_RESULT] =
+        "UPDATE bw_notifications SET status = ?2, attempts = ?3, next_at = ?4, "
+        "last_error = ?5, sent_at = ?6 WHERE id = ?1",
+    [BW_STMT_NOTIFY_LIST] =
+        "SELECT id, created_at, channel, dest, subject, event, attempts, status, "
+        "last_error, sent_at FROM bw_notifications ORDER BY created_at DESC, id LIMIT "
+        "?1",
+    [BW_STMT_VULN_INSERT] =
+        "INSERT INTO bw_vulns(id, title, component, version, cve, severity, scope, "
+        "found_at, due_at, source, source_ref, created_by) VALUES (?1, ?2, ?3, ?4, ?5, "
+        "?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
+    [BW_STMT_VULN_BY_ID] =
+        "SELECT id, title, component, version, cve, severity, scope, found_at, due_at, "
+        "status, source, source_ref, fixed_release, exception, closed_at, closed_by, "
+        "escalated_at, created_by FROM bw_vulns WHERE id = ?1",
+    [BW_STMT_VULN_LIST] =
+        "SELECT id, title, component, version, cve, severity, scope, found_at, due_at, "
+        "status, source, source_ref, fixed_release, exception, closed_at, closed_by, "
+        "escalated_at, created_by FROM bw_vulns ORDER BY status DESC, due_at, id LIMIT "
+        "?1",
+    [BW_STMT_VULN_CLOSE] =
+        "UPDATE bw_vulns SET status = 'closed', fixed_release = ?2, exception = ?3, "
+        "closed_at = ?4, closed_by = ?5 WHERE id = ?1 AND status = 'open' RETURNING id",
+    [BW_STMT_VULN_RATE] =
+        "UPDATE bw_vulns SET severity = ?2, scope = ?3, due_at = ?4, escalated_at = "
+        "NULL WHERE id = ?1 AND status = 'open' RETURNING id",
+    [BW_STMT_VULN_OVERDUE] =
+        "SELECT id, title, severity, scope, due_at FROM bw_vulns WHERE status = 'open' "
+        "AND due_at <= ?1 AND escalated_at IS NULL ORDER BY due_at LIMIT 1000",
+    [BW_STMT_VULN_MARK_ESCALATED] =
+        "UPDATE bw_vulns SET escalated_at = ?2 WHERE id = ?1 AND escalated_at IS NULL "
+        "RETURNING id",
+    [BW_STMT_VREPORT_INSERT] =
+        "INSERT INTO bw_vuln_reports(id, received_at, remote, sealed, vuln_id) VALUES "
+        "(?1, ?2, ?3, ?4, ?5)",
+    [BW_STMT_VREPORT_BY_ID] =
+        "SELECT received_at, remote, sealed, vuln_id FROM bw_vuln_reports WHERE id = ?1",
+    [BW_STMT_SCAN_RUN_INSERT] =
+        "INSERT INTO bw_scan_runs(id, at, feed, components, advisories, matches, "
+        "opened) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [BW_STMT_SCAN_RUN_LAST] =
+        "SELECT at FROM bw_scan_runs ORDER BY at DESC LIMIT 1",
+    [BW_STMT_VULN_OVERDUE_ALL] =
+        "SELECT id, title, severity, scope, due_at FROM bw_vulns WHERE status = 'open' "
+        "AND due_at <= ?1 ORDER BY due_at LIMIT 1000",
 };

@@ -143,6 +143,75 @@ enum bw_stmt {
     BW_STMT_AUDIT_LEGACY_LIST,   /* (limit) -> (seq, ts, actor, action, target, outcome, remote,
                                     request_id, details) oldest first */
     BW_STMT_AUDIT_LEGACY_DELETE, /* (seq) */
+    /* incidents, detection, notifications, vulnerabilities (incident/, vuln/: issue 7) */
+    BW_STMT_INC_INSERT, /* (id, title, severity, aware_at, created_at, created_by,
+        detect_key|NULL, respond_by, significant|NULL, personal_data|NULL, facts); no row
+        inserted when an open incident has the same detect_key */
+    BW_STMT_INC_BY_ID, /* (id) -> INC_COLUMNS */
+    BW_STMT_INC_LIST, /* (limit) -> INC_COLUMNS newest first */
+    BW_STMT_INC_OPEN_BY_KEY, /* (detect_key) -> (id) of the open incident with this key */
+    BW_STMT_INC_SET_STATUS, /* (id, from, to, now) -> (id); no row when the status is no longer
+        `from`; the first step out of detected records the response */
+    BW_STMT_INC_SET_REVIEW, /* (id, root_cause, lessons, now) */
+    BW_STMT_INC_SET_ASSESSMENT, /* (id, significant|NULL, personal_data|NULL, facts, now) */
+    BW_STMT_INC_STEP_INSERT, /* (incident_id, status, at, actor, note) */
+    BW_STMT_INC_STEPS, /* (incident_id) -> (status, at, actor, note) oldest first */
+    BW_STMT_INC_EVIDENCE_ADD, /* (incident_id, audit_seq, rule); nothing when already linked */
+    BW_STMT_INC_EVIDENCE_LIST, /* (incident_id) -> (audit_seq, rule, ts, action, target, remote)
+        oldest first */
+    BW_STMT_INC_DEADLINE_ADD, /* (incident_id, kind, due_at|NULL); an existing deadline is never
+        moved */
+    BW_STMT_INC_DEADLINE_MEET, /* (incident_id, kind, met_at) -> (due_at) when it was still open
+        */
+    BW_STMT_INC_DEADLINES, /* (incident_id) -> (kind, due_at, met_at, warned_at, escalated_at)
+        by due time */
+    BW_STMT_INC_DEADLINES_PENDING, /* (horizon) -> (incident_id, kind, due_at, warned_at,
+        escalated_at, severity, title) unmet deadlines due before horizon and not yet escalated
+        */
+    BW_STMT_INC_DEADLINE_MARK, /* (incident_id, kind, warned_at|NULL, escalated_at|NULL) ->
+        (kind); sets each only once */
+    BW_STMT_INC_OVERDUE, /* (now) -> (incident_id, kind, due_at, severity, title) unmet
+        deadlines past due */
+    BW_STMT_INC_SUBMISSION_INSERT, /* (id, incident_id, kind, submitted_at, actor, content,
+        content_hash, delay_reason|NULL) */
+    BW_STMT_INC_SUBMISSIONS, /* (incident_id) -> (id, kind, submitted_at, actor, content_hash,
+        delay_reason) oldest first */
+    BW_STMT_TASK_INSERT, /* (id, kind, ref, title, created_at, due_at) */
+    BW_STMT_TASKS_BY_REF, /* (ref) -> (id, kind, title, created_at, due_at, done_at) */
+    BW_STMT_AUDIT_SCAN, /* (after_seq, limit) -> (seq, ts, actor, action, target, outcome,
+        remote, details) */
+    BW_STMT_AUDIT_WINDOW, /* (action, since_ts, upto_seq, limit) -> (seq, target, actor, remote,
+        details) of one action in a time window */
+    BW_STMT_AUDIT_PRIOR_FROM, /* (action, target, remote, before_seq) -> (count) earlier events
+        of one target from one address */
+    BW_STMT_AUDIT_PRIOR_ANY, /* (action, target, before_seq) -> (count) earlier events of one
+        target */
+    BW_STMT_AUDIT_LAST, /* (action) -> (seq, ts) of the newest event of one action */
+    BW_STMT_AUDIT_MAX_SEQ, /* () -> (max seq or 0) */
+    BW_STMT_NOTIFY_INSERT, /* (id, created_at, channel, dest, subject, body, event) */
+    BW_STMT_NOTIFY_DUE, /* (now, limit) -> (id, channel, dest, subject, body, event, attempts)
+        */
+    BW_STMT_NOTIFY_CLAIM, /* (id, now, lease_until) -> (id); no row when another worker holds it
+        */
+    BW_STMT_NOTIFY_RESULT, /* (id, status, attempts, next_at, last_error|NULL, sent_at|NULL) */
+    BW_STMT_NOTIFY_LIST, /* (limit) -> (id, created_at, channel, dest, subject, event, attempts,
+        status, last_error, sent_at) newest first */
+    BW_STMT_VULN_INSERT, /* (id, title, component, version|NULL, cve|NULL, severity, scope,
+        found_at, due_at, source, source_ref|NULL, created_by); no row when source_ref exists */
+    BW_STMT_VULN_BY_ID, /* (id) -> VULN_COLUMNS */
+    BW_STMT_VULN_LIST, /* (limit) -> VULN_COLUMNS, open first by due time */
+    BW_STMT_VULN_CLOSE, /* (id, fixed_release|NULL, exception|NULL, closed_at, closed_by) ->
+        (id); no row unless open */
+    BW_STMT_VULN_RATE, /* (id, severity, scope, due_at) -> (id); no row unless open */
+    BW_STMT_VULN_OVERDUE, /* (now) -> (id, title, severity, scope, due_at) open, past due, not
+        yet escalated */
+    BW_STMT_VULN_MARK_ESCALATED, /* (id, now) -> (id); once */
+    BW_STMT_VREPORT_INSERT, /* (id, received_at, remote, sealed, vuln_id) */
+    BW_STMT_VREPORT_BY_ID, /* (id) -> (received_at, remote, sealed, vuln_id) */
+    BW_STMT_SCAN_RUN_INSERT, /* (id, at, feed, components, advisories, matches, opened) */
+    BW_STMT_SCAN_RUN_LAST, /* () -> (at) of the newest run */
+    BW_STMT_VULN_OVERDUE_ALL, /* (now) -> (id, title, severity, scope, due_at) open and past due
+        */
     BW_STMT__COUNT
 };
 
