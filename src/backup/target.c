@@ -205,12 +205,12 @@ enum bw_rc bw_target_dir_open(const char *path, void **impl, char *why, size_t w
         bw_why(why, whylen, "backup target dir:%s must be an absolute path", path);
         return BW_ERR_INVALID;
     }
-    if (stat(path, &st) != 0) {
-        if (errno != ENOENT || mkdir(path, 0700) != 0) {
-            bw_why(why, whylen, "cannot use backup target %s: %s", path, strerror(errno));
-            return BW_ERR_IO;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
+    if (stat(path, &st) != 0) { /* never created here: a missing mount must not fill / */
+        bw_why(why, whylen, "cannot use backup target %s: %s (create or mount it)", path,
+               strerror(errno));
+        return errno == ENOENT ? BW_ERR_NOTFOUND : BW_ERR_IO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
         bw_why(why, whylen, "backup target %s is not a directory", path);
         return BW_ERR_INVALID;
     }

@@ -9,6 +9,7 @@
  */
 #include "cli/cli_int.h"
 #include "auth/auth.h"
+#include "backup/backup.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -211,6 +212,11 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     }
     sodium_free(s.key_pem); /* GnuTLS holds its own copy now */
     s.key_pem = NULL;
+    /* backups (issue 6): change log + schedule; a backup problem never stops serving */
+    struct bw_backup_sched *bsched = NULL;
+    if (bw_backup_sched_start(&s.cfg, s.store, s.keyring, cli->data_dir, &bsched, why,
+                              sizeof(why)) != BW_OK)
+        bw_log(BW_LOG_ERROR, "backup.failed", "scheduled backups are not running: %s", why);
     bw_log(BW_LOG_INFO, "server.started",
            "listening on https://%s%s%s:%u (store %s, pid %ld)",
            strchr(s.cfg.listen_host, ':') ? "[" : "", s.cfg.listen_host,
@@ -219,6 +225,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     int sig = wait_for_signal();
     bw_log(BW_LOG_INFO, "server.stopping", "signal %d: finishing requests in flight", sig);
     bw_http_stop(srv, 10000);
+    bw_backup_sched_stop(bsched);
     state_cleanup(&s);
     bw_log(BW_LOG_INFO, "server.stopped", "clean shutdown");
     return BW_OK;
