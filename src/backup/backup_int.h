@@ -190,6 +190,9 @@ void bw_log_shipper_free(struct bw_log_shipper *s);
 void bw_log_shipper_enqueue(void *arg, uint64_t seq, int64_t ts_ms, const void *data,
                             size_t len);
 const char *bw_log_shipper_stream(const struct bw_log_shipper *s);
+/* True once after a gap was queued (then the scheduler takes a backup so
+ * later points are restorable again). */
+bool bw_log_shipper_take_gap(struct bw_log_shipper *s);
 BW_MUST_CHECK enum bw_rc bw_log_shipper_ship(struct bw_log_shipper *s, int64_t *lag_ms,
                                              char *why, size_t whylen);
 

@@ -301,11 +301,8 @@ static enum bw_rc choose(const struct bw_backup_env *env, struct bw_backup_targe
             p->until_ms = o->at_ms;
             break;
         }
-        if (!has_log && m->created_ms / 1000 == o->at_ms / 1000) {
-            p->m = m; /* exactly this backup's second */
-            p->replay = false;
-            break;
-        }
+        /* a backup without a change log is a point only by name (--backup):
+         * "to the second" would be inexact inside its second */
         bw_manifest_free(m);
     }
     if (rc == BW_OK && p->m == NULL) {

@@ -145,11 +145,18 @@ static void *loop(void *arg)
     while (!s->stop) {
         pthread_mutex_unlock(&s->mu);
         int64_t now = bw_time_now_ms();
+        bool rebase = false;
         if (s->log != NULL && now - s->last_ship_ms >= s->log_ms) {
             s->last_ship_ms = now;
             ship(s);
+            rebase = bw_log_shipper_take_gap(s->log);
+            if (rebase)
+                bw_log(BW_LOG_WARN, "backup.log", "another process changed the store: the "
+                       "change log has a gap; taking a backup to re-base it");
         }
-        if (s->full_s > 0 && now - s->last_full_ms >= 1000 * s->full_s)
+        if (rebase)
+            run_one(s, BW_BACKUP_INCREMENTAL);
+        else if (s->full_s > 0 && now - s->last_full_ms >= 1000 * s->full_s)
             run_one(s, BW_BACKUP_FULL);
         else if (s->incr_s > 0 && now - s->last_any_ms >= 1000 * s->incr_s)
             run_one(s, BW_BACKUP_INCREMENTAL);
