@@ -29,7 +29,7 @@ import os, random, sqlite3, sys
 db, mib = sys.argv[1], int(sys.argv[2])
 words = [w.encode() for w in "customer order invoice project contact address phone email note status".split()]
 c = sqlite3.connect(db)
-rows = mib * 1024  # ~1 KiB per row
+rows = mib * 740  # ~1.4 KiB per row on disk
 with c:
     for i in range(rows):
         rnd = os.urandom(192).hex().encode()
@@ -45,7 +45,7 @@ mkdir -p "$work/bw-repo"
 B=("$bw" --data-dir "$data" -o "backup.target=dir:$work/bw-repo" --json)
 restic_repo="$work/restic-repo"; borg_repo="$work/borg-repo"
 restic init -q -r "$restic_repo"
-borg init -q -e repokey-blake2 "$borg_repo"
+borg init -e repokey-blake2 "$borg_repo"
 sync
 
 declare -A T
