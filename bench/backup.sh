@@ -93,14 +93,15 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
   -o backup.full=off -o backup.incremental=off serve --listen "127.0.0.1:$port" 2>"$work/serve.log" &
 serve_pid=$!
 for _ in $(seq 100); do curl -sk "https://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+segs() { find "$work/bw-repo/log" -name '*.seg' 2>/dev/null | wc -l || true; }
 lags=()
 for i in 1 2 3 4 5; do
-  before=$(find "$work/bw-repo/log" -name '*.seg' 2>/dev/null | wc -l)
+  before=$(segs)
   t0=$(now)
   curl -sk -o /dev/null -H 'Content-Type: application/json' \
     -d '{"email":"nobody'$i'@example.com","password":"wrong-password"}' \
     "https://127.0.0.1:$port/api/v1/auth/login"
-  while [ "$(find "$work/bw-repo/log" -name '*.seg' 2>/dev/null | wc -l)" -le "$before" ]; do sleep 0.02; done
+  while [ "$(segs)" -le "$before" ]; do sleep 0.02; done
   lags+=("$(secs "$t0" "$(now)")")
   sleep 0.7
 done
