@@ -132,6 +132,27 @@ static const struct bw_cli_cmd commands[] = {
      "Lists the libraries this binary was built against with the exact versions pinned in\n"
      "cmake/deps.lock, and the versions the loaded libraries report.\n",
      bw_cmd_sbom},
+    /* backups (issue 6) */
+    {"backup", "encrypted backups: run, list, verify, restore (also to a point in time), drill, "
+               "prune",
+     "Subcommands:\n"
+     "  backup run [--full|--incremental] [--copy-to TARGET]\n"
+     "                     back up the whole store (default incremental: only chunks the\n"
+     "                     previous backup lacks); --copy-to writes a second copy and reads\n"
+     "                     it back (off-site)\n"
+     "  backup list        complete backups, oldest first\n"
+     "  backup verify [NAME]\n"
+     "                     re-read every chunk (and log segment): authentication, structure,\n"
+     "                     content; names the first damaged object\n"
+     "  backup restore --to DIR [--at RFC3339 | --backup NAME] [--database URL]\n"
+     "                     build a NEW data directory (keys copied from this one); --at\n"
+     "                     replays the change log up to that second; PostgreSQL backups\n"
+     "                     restore into the EMPTY database --database\n"
+     "  backup drill       restore the latest point into a scratch directory, check it,\n"
+     "                     record RPO and RTO as evidence, remove it\n"
+     "  backup prune       apply [retention] full_backups, incremental_backups, backup_log\n"
+     "Options: --target SPEC overrides [backup] target (dir:/PATH or sftp://USER@HOST/PATH).\n",
+     bw_cmd_backup},
 };
 
 void bw_cli_error(const char *fmt, ...)

@@ -54,6 +54,8 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_migrate(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_config(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv);
+/* backups (issue 6) */
+enum bw_rc bw_cmd_backup(struct bw_cli *cli, int argc, char **argv);
 
 /* tenants: organisations, API keys, `user set-role` (cmd_org.c, cmd_apikey.c) */
 enum bw_rc bw_cmd_org(struct bw_cli *cli, int argc, char **argv);

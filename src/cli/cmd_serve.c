@@ -10,6 +10,7 @@
 #include "cli/cli_int.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
+#include "backup/backup.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "incident/incident.h"
@@ -229,6 +230,11 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     }
     sodium_free(s.key_pem); /* GnuTLS holds its own copy now */
     s.key_pem = NULL;
+    /* backups (issue 6): change log + schedule; a backup problem never stops serving */
+    struct bw_backup_sched *bsched = NULL;
+    if (bw_backup_sched_start(&s.cfg, s.store, s.keyring, cli->data_dir, &bsched, why,
+                              sizeof(why)) != BW_OK)
+        bw_log(BW_LOG_ERROR, "backup.failed", "scheduled backups are not running: %s", why);
     bw_log(BW_LOG_INFO, "server.started",
            "listening on https://%s%s%s:%u (store %s, pid %ld)",
            strchr(s.cfg.listen_host, ':') ? "[" : "", s.cfg.listen_host,
@@ -239,6 +245,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     bw_http_stop(srv, 10000);
     bw_audit_timer_stop(atimer); /* after the last request: the final checkpoint covers it */
     bw_incident_worker_stop(worker);
+    bw_backup_sched_stop(bsched);
     state_cleanup(&s);
     bw_log(BW_LOG_INFO, "server.stopped", "clean shutdown");
     return BW_OK;

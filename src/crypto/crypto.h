@@ -73,5 +73,49 @@ BW_MUST_CHECK enum bw_rc bw_tls_generate_selfsigned(const char *cert_path, const
  * verifier needs no secret. */
 BW_MUST_CHECK enum bw_rc bw_sign_load_public(const char *path, uint8_t pk[BW_SIGN_PUBLIC_BYTES],
                                              char *why, size_t whylen);
+/* ---- backups (issue 6: src/backup/) ------------------------------------------
+ * CONTROL: CRY-03. Every backup object is AES-256-GCM. The backup key is a
+ * subkey of the master key (crypto_kdf context "bwbackup") and never leaves
+ * this module: it seals manifests and log segments, and wraps the random
+ * per-backup data keys that seal chunks. A data key lives in an opaque
+ * struct bw_backup_key (sodium_malloc, the AES state precomputed); the
+ * backup target only ever sees wrapped keys. Chunk names are keyed BLAKE2b
+ * hashes (a second subkey), so the store's names leak nothing about content.
+ * Restoring on a new machine needs only the master key. */
+#define BW_BACKUP_KEY_WRAPPED_BYTES (32 + BW_SEAL_OVERHEAD)
+#define BW_BACKUP_ID_BYTES 32
+struct bw_backup_key;
+/* A new random data key; `wrapped` receives it sealed under the backup key
+ * with `aad` (binds it to its backup). */
+BW_MUST_CHECK enum bw_rc bw_keyring_backup_key_new(const struct bw_keyring *kr, const char *aad,
+                                                   struct bw_backup_key **out,
+                                                   uint8_t wrapped[BW_BACKUP_KEY_WRAPPED_BYTES]);
+/* Unwraps a data key; BW_ERR_CRYPTO for a wrong master key, aad or any change. */
+BW_MUST_CHECK enum bw_rc bw_keyring_backup_key_unwrap(const struct bw_keyring *kr, const char *aad,
+                                                      const uint8_t *wrapped, size_t len,
+                                                      struct bw_backup_key **out);
+void bw_backup_key_free(struct bw_backup_key *k); /* wipes; accepts NULL */
+/* AES-256-GCM under a data key: out = nonce || ciphertext || tag (cap >= len
+ * + BW_SEAL_OVERHEAD); open reverses it, BW_ERR_CRYPTO on any change. The
+ * key is only read: several threads may seal with one key at once. */
+BW_MUST_CHECK enum bw_rc bw_backup_key_seal(const struct bw_backup_key *k, const void *aad,
+                                            size_t aadlen, const uint8_t *plain, size_t len,
+                                            uint8_t *out, size_t cap, size_t *out_len);
+BW_MUST_CHECK enum bw_rc bw_backup_key_open(const struct bw_backup_key *k, const void *aad,
+                                            size_t aadlen, const uint8_t *sealed, size_t len,
+                                            uint8_t *plain, size_t cap, size_t *out_len);
+/* Seals/opens a manifest or log segment directly under the backup key. */
+BW_MUST_CHECK enum bw_rc bw_keyring_backup_seal(const struct bw_keyring *kr, const char *aad,
+                                                const uint8_t *plain, size_t len, uint8_t *out,
+                                                size_t cap, size_t *out_len);
+BW_MUST_CHECK enum bw_rc bw_keyring_backup_open(const struct bw_keyring *kr, const char *aad,
+                                                const uint8_t *sealed, size_t len,
+                                                uint8_t *plain, size_t cap, size_t *out_len);
+/* Keyed BLAKE2b-256 of data: the content address of a chunk. */
+BW_MUST_CHECK enum bw_rc bw_keyring_backup_id(const struct bw_keyring *kr, const void *data,
+                                              size_t len, uint8_t out[BW_BACKUP_ID_BYTES]);
+/* 256 pseudo-random words derived from the master key: the chunker's gear
+ * table, so chunk boundaries (sizes) are keyed too. Not secret-grade. */
+BW_MUST_CHECK enum bw_rc bw_keyring_backup_gear(const struct bw_keyring *kr, uint64_t gear[256]);
 
 #endif

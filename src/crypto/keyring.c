@@ -262,3 +262,221 @@ enum bw_rc bw_sign_load_public(const char *path, uint8_t pk[BW_SIGN_PUBLIC_BYTES
     }
     return BW_OK;
 }
+/* ---- backups (issue 6) --------------------------------------------------------
+ * CONTROL: CRY-03. Subkeys of the master key under context "bwbackup":
+ * 1 wraps data keys and seals manifests/log segments (AES-256-GCM),
+ * 2 keys the BLAKE2b content addresses, 3 seeds the chunker's gear table. */
+
+#define BACKUP_CONTEXT "bwbackup"
+#define BACKUP_SUBKEY_SEAL 1
+#define BACKUP_SUBKEY_ID 2
+#define BACKUP_SUBKEY_GEAR 3
+
+struct bw_backup_key {
+    crypto_aead_aes256gcm_state *st; /* sodium_malloc: expanded key */
+};
+
+static enum bw_rc backup_subkey(const struct bw_keyring *kr, uint64_t id, uint8_t **out)
+{
+    uint8_t *k = sodium_malloc(32);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    if (crypto_kdf_derive_from_key(k, 32, id, BACKUP_CONTEXT, kr->master) != 0) {
+        sodium_free(k);
+        return BW_ERR_CRYPTO;
+    }
+    *out = k;
+    return BW_OK;
+}
+
+static enum bw_rc gcm_seal(const uint8_t *key, const void *aad, size_t aadlen,
+                           const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+                           size_t *out_len)
+{
+    unsigned long long clen = 0;
+    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
+        return BW_ERR_TOOBIG;
+    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
+    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len, aad, aadlen,
+                                      NULL, out, key) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
+    return BW_OK;
+}
+
+static enum bw_rc gcm_open(const uint8_t *key, const void *aad, size_t aadlen,
+                           const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
+                           size_t *out_len)
+{
+    unsigned long long mlen = 0;
+    if (len < BW_SEAL_OVERHEAD)
+        return BW_ERR_INVALID;
+    if (len - BW_SEAL_OVERHEAD > cap)
+        return BW_ERR_TOOBIG;
+    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
+                                      len - BW_SEAL_NONCE_BYTES, aad, aadlen, sealed, key) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = (size_t)mlen;
+    return BW_OK;
+}
+
+void bw_backup_key_free(struct bw_backup_key *k)
+{
+    if (k == NULL)
+        return;
+    sodium_free(k->st);
+    bw_free(k);
+}
+
+static enum bw_rc backup_key_from(const uint8_t raw[32], struct bw_backup_key **out)
+{
+    struct bw_backup_key *k = bw_calloc(1, sizeof(*k));
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    k->st = sodium_malloc(sizeof(*k->st));
+    enum bw_rc rc = k->st == NULL ? BW_ERR_NOMEM
+                    : crypto_aead_aes256gcm_beforenm(k->st, raw) != 0 ? BW_ERR_CRYPTO
+                                                                      : BW_OK;
+    if (rc != BW_OK) {
+        bw_backup_key_free(k);
+        return rc;
+    }
+    sodium_mprotect_readonly(k->st);
+    *out = k;
+    return BW_OK;
+}
+
+enum bw_rc bw_keyring_backup_key_new(const struct bw_keyring *kr, const char *aad,
+                                     struct bw_backup_key **out,
+                                     uint8_t wrapped[BW_BACKUP_KEY_WRAPPED_BYTES])
+{
+    uint8_t *wk = NULL, *raw = sodium_malloc(32);
+    size_t n = 0;
+    struct bw_backup_key *k = NULL;
+    enum bw_rc rc = BW_ERR_NOMEM;
+    if (crypto_aead_aes256gcm_is_available() == 0) {
+        sodium_free(raw);
+        return BW_ERR_UNSUPPORTED;
+    }
+    if (raw == NULL || (rc = backup_subkey(kr, BACKUP_SUBKEY_SEAL, &wk)) != BW_OK)
+        goto out;
+    randombytes_buf(raw, 32);
+    rc = gcm_seal(wk, aad, strlen(aad), raw, 32, wrapped, BW_BACKUP_KEY_WRAPPED_BYTES, &n);
+    if (rc == BW_OK)
+        rc = backup_key_from(raw, &k);
+out:
+    sodium_free(raw);
+    sodium_free(wk);
+    if (rc == BW_OK)
+        *out = k;
+    return rc;
+}
+
+enum bw_rc bw_keyring_backup_key_unwrap(const struct bw_keyring *kr, const char *aad,
+                                        const uint8_t *wrapped, size_t len,
+                                        struct bw_backup_key **out)
+{
+    uint8_t *wk = NULL, *raw = sodium_malloc(32);
+    size_t n = 0;
+    struct bw_backup_key *k = NULL;
+    enum bw_rc rc = BW_ERR_NOMEM;
+    if (crypto_aead_aes256gcm_is_available() == 0) {
+        sodium_free(raw);
+        return BW_ERR_UNSUPPORTED;
+    }
+    if (raw == NULL || (rc = backup_subkey(kr, BACKUP_SUBKEY_SEAL, &wk)) != BW_OK)
+        goto out;
+    rc = gcm_open(wk, aad, strlen(aad), wrapped, len, raw, 32, &n);
+    if (rc == BW_OK && n != 32)
+        rc = BW_ERR_CRYPTO;
+    if (rc == BW_OK)
+        rc = backup_key_from(raw, &k);
+out:
+    sodium_free(raw);
+    sodium_free(wk);
+    if (rc == BW_OK)
+        *out = k;
+    return rc;
+}
+
+enum bw_rc bw_backup_key_seal(const struct bw_backup_key *k, const void *aad, size_t aadlen,
+                              const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+                              size_t *out_len)
+{
+    unsigned long long clen = 0;
+    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
+        return BW_ERR_TOOBIG;
+    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
+    if (crypto_aead_aes256gcm_encrypt_afternm(out + BW_SEAL_NONCE_BYTES, &clen, plain, len, aad,
+                                              aadlen, NULL, out, k->st) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
+    return BW_OK;
+}
+
+enum bw_rc bw_backup_key_open(const struct bw_backup_key *k, const void *aad, size_t aadlen,
+                              const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
+                              size_t *out_len)
+{
+    unsigned long long mlen = 0;
+    if (len < BW_SEAL_OVERHEAD)
+        return BW_ERR_INVALID;
+    if (len - BW_SEAL_OVERHEAD > cap)
+        return BW_ERR_TOOBIG;
+    if (crypto_aead_aes256gcm_decrypt_afternm(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
+                                              len - BW_SEAL_NONCE_BYTES, aad, aadlen, sealed,
+                                              k->st) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = (size_t)mlen;
+    return BW_OK;
+}
+
+enum bw_rc bw_keyring_backup_seal(const struct bw_keyring *kr, const char *aad,
+                                  const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+                                  size_t *out_len)
+{
+    uint8_t *wk = NULL;
+    if (crypto_aead_aes256gcm_is_available() == 0)
+        return BW_ERR_UNSUPPORTED;
+    enum bw_rc rc = backup_subkey(kr, BACKUP_SUBKEY_SEAL, &wk);
+    if (rc == BW_OK)
+        rc = gcm_seal(wk, aad, strlen(aad), plain, len, out, cap, out_len);
+    sodium_free(wk);
+    return rc;
+}
+
+enum bw_rc bw_keyring_backup_open(const struct bw_keyring *kr, const char *aad,
+                                  const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
+                                  size_t *out_len)
+{
+    uint8_t *wk = NULL;
+    if (crypto_aead_aes256gcm_is_available() == 0)
+        return BW_ERR_UNSUPPORTED;
+    enum bw_rc rc = backup_subkey(kr, BACKUP_SUBKEY_SEAL, &wk);
+    if (rc == BW_OK)
+        rc = gcm_open(wk, aad, strlen(aad), sealed, len, plain, cap, out_len);
+    sodium_free(wk);
+    return rc;
+}
+
+enum bw_rc bw_keyring_backup_id(const struct bw_keyring *kr, const void *data, size_t len,
+                                uint8_t out[BW_BACKUP_ID_BYTES])
+{
+    uint8_t *k = NULL;
+    enum bw_rc rc = backup_subkey(kr, BACKUP_SUBKEY_ID, &k);
+    if (rc == BW_OK && crypto_generichash(out, BW_BACKUP_ID_BYTES, data, len, k, 32) != 0)
+        rc = BW_ERR_CRYPTO;
+    sodium_free(k);
+    return rc;
+}
+
+enum bw_rc bw_keyring_backup_gear(const struct bw_keyring *kr, uint64_t gear[256])
+{
+    uint8_t *k = NULL;
+    enum bw_rc rc = backup_subkey(kr, BACKUP_SUBKEY_GEAR, &k);
+    if (rc == BW_OK)
+        crypto_stream_chacha20_ietf((unsigned char *)gear, 256 * sizeof(uint64_t),
+                                    (const unsigned char *)"bwgeartable1", k);
+    sodium_free(k);
+    return rc;
+}

@@ -170,3 +170,37 @@ enum bw_rc bw_store_meta_get(struct bw_tx *tx, const char *key, struct bw_buf *o
         return rc;
     return g.found ? BW_OK : BW_ERR_NOTFOUND;
 }
+
+/* ---- backup support (issue 6) ------------------------------------------------ */
+
+enum bw_rc bw_store_snapshot(struct bw_store *st, const char *dest, uint64_t *log_seq, char *why,
+                             size_t whylen)
+{
+    if (st->ops->snapshot == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return st->ops->snapshot(st->impl, dest, log_seq, why, whylen);
+}
+
+enum bw_rc bw_store_changelog(struct bw_store *st, bw_store_change_fn fn, void *arg, char *why,
+                              size_t whylen)
+{
+    if (st->ops->changelog == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return st->ops->changelog(st->impl, fn, arg, why, whylen);
+}
+
+enum bw_rc bw_store_apply_changes(struct bw_store *st, const void *data, size_t len)
+{
+    if (st->ops->apply_changes == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return st->ops->apply_changes(st->impl, data, len);
+}
+
+enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot, char *why,
+                                  size_t whylen)
+{
+    const struct bw_store_ops *ops = is_pg_url(target) ? &bw_store_pg_ops : &bw_store_sqlite_ops;
+    if (ops->load_snapshot == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return ops->load_snapshot(target, snapshot, why, whylen);
+}

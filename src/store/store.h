@@ -310,4 +310,41 @@ BW_MUST_CHECK enum bw_rc bw_store_meta_put(struct bw_tx *tx, const char *key, co
 /* Copies the value into out (capped); BW_ERR_NOTFOUND when absent. */
 BW_MUST_CHECK enum bw_rc bw_store_meta_get(struct bw_tx *tx, const char *key, struct bw_buf *out);
 
+/* ---- backup support (issue 6: src/backup/) ----------------------------------
+ * A consistent copy of the WHOLE store (every table, whoever owns it) and,
+ * on SQLite, a logical change log of every commit for point-in-time restore. */
+
+/* Writes a consistent snapshot of the whole store into the new private file
+ * `dest` while the store keeps serving. SQLite: the online backup API from
+ * one read snapshot (a database file, pages as stored). PostgreSQL: pg_dump
+ * custom format of one REPEATABLE READ snapshot (credentials passed through
+ * the environment, never argv). *log_seq receives the change-log position:
+ * every commit with a sequence number <= *log_seq is in the snapshot, later
+ * ones may be (replaying them is idempotent); 0 when no change log runs. */
+BW_MUST_CHECK enum bw_rc bw_store_snapshot(struct bw_store *st, const char *dest,
+                                           uint64_t *log_seq, char *why, size_t whylen);
+
+/* Receives one committed change set (SQLite session-extension changeset) in
+ * commit order: seq increases by one per commit batch that changed rows;
+ * ts_ms is the commit time. data == NULL with len == 0 reports a gap: a
+ * commit by another connection (another process) that the log did not see.
+ * Called on the writer thread right after the commit; must only copy and
+ * return, never call back into the store. */
+typedef void (*bw_store_change_fn)(void *arg, uint64_t seq, int64_t ts_ms, const void *data,
+                                   size_t len);
+/* Starts (fn != NULL) or stops (fn == NULL) the change log. SQLite only;
+ * BW_ERR_UNSUPPORTED on PostgreSQL. Tables without a PRIMARY KEY are not
+ * logged (the session extension needs one); `why` names them as a warning. */
+BW_MUST_CHECK enum bw_rc bw_store_changelog(struct bw_store *st, bw_store_change_fn fn,
+                                            void *arg, char *why, size_t whylen);
+/* Applies one change set produced by the change log (restore only). Rows
+ * already in the target are replaced, missing rows of deletes are skipped,
+ * so replaying a change already in the snapshot converges. */
+BW_MUST_CHECK enum bw_rc bw_store_apply_changes(struct bw_store *st, const void *data,
+                                                size_t len);
+/* Loads a snapshot written by bw_store_snapshot into the store `target`
+ * (a new SQLite path, or an EMPTY PostgreSQL database URL). */
+BW_MUST_CHECK enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot,
+                                                char *why, size_t whylen);
+
 #endif

@@ -47,6 +47,14 @@ struct bw_store_ops {
     int64_t (*row_int)(const struct bw_row *row, size_t col);
     const char *(*row_text)(const struct bw_row *row, size_t col, size_t *len);
     const void *(*row_blob)(const struct bw_row *row, size_t col, size_t *len);
+    /* backup support (issue 6); NULL when the driver lacks it */
+    enum bw_rc (*snapshot)(void *impl, const char *dest, uint64_t *log_seq, char *why,
+                           size_t whylen);
+    enum bw_rc (*changelog)(void *impl, bw_store_change_fn fn, void *arg, char *why,
+                            size_t whylen);
+    enum bw_rc (*apply_changes)(void *impl, const void *data, size_t len);
+    enum bw_rc (*load_snapshot)(const char *target, const char *snapshot, char *why,
+                                size_t whylen);
 };
 
 /* A transaction handle as seen by store.c; drivers embed it first in theirs. */

@@ -15,6 +15,10 @@
  */
 #include "store/store_int.h"
 
+/* the session extension (change log for backups, issue 6) */
+#define SQLITE_ENABLE_SESSION 1
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -68,7 +72,17 @@ struct sq_store {
     _Atomic uint64_t commits;
     _Atomic uint64_t batches;
     _Atomic uint64_t waits;
+
+    /* change log (backup issue 6); touched only by the writer leader */
+    sqlite3_session *session;
+    bw_store_change_fn log_fn;
+    void *log_arg;
+    uint64_t log_seq;
+    int64_t log_data_version;
 };
+
+static void log_before_batch(struct sq_store *s);
+static void log_after_batch(struct sq_store *s, bool committed);
 
 static enum bw_rc map_err(int rc)
 {
@@ -111,6 +125,8 @@ static void conn_close(struct sq_conn *c)
     c->db = NULL;
 }
 
+static void log_session_drop(struct sq_store *s);
+
 /* Opens one connection with Bulwark's pragmas. CONTROL: BCK-durability (WAL, FULL). */
 static enum bw_rc conn_open(struct sq_conn *c, const char *path, bool create, bool reader,
                             unsigned busy_ms, char *why, size_t whylen)
@@ -152,6 +168,7 @@ static void sq_close(void *impl)
         return;
     for (unsigned i = 0; i < s->nreaders; i++)
         conn_close(&s->readers[i]);
+    log_session_drop(s);
     conn_close(&s->writer);
     pthread_mutex_destroy(&s->wmu);
     pthread_cond_destroy(&s->wcv);
@@ -372,6 +389,8 @@ static void run_batch(struct sq_store *s, struct sq_job *batch)
 {
     struct sq_tx tx = {.base = {.ops = &bw_store_sqlite_ops}, .conn = &s->writer};
     sqlite3 *db = s->writer.db;
+    if (s->log_fn != NULL)
+        log_before_batch(s);
     enum bw_rc rc = exec_sql(db, "BEGIN IMMEDIATE");
     for (struct sq_job *j = batch; j != NULL; j = j->next) {
         if (rc != BW_OK) {
@@ -395,8 +414,12 @@ static void run_batch(struct sq_store *s, struct sq_job *batch)
             if (j->rc == BW_OK)
                 j->rc = rc;
         }
+        if (s->log_fn != NULL)
+            log_after_batch(s, false);
         return;
     }
+    if (s->log_fn != NULL)
+        log_after_batch(s, true);
     atomic_fetch_add(&s->batches, 1);
     for (struct sq_job *j = batch; j != NULL; j = j->next) {
         if (j->rc == BW_OK)
@@ -641,6 +664,228 @@ static void sq_stats(void *impl, struct bw_store_stats *out)
     out->waits = atomic_load(&s->waits);
 }
 
+/* ---- backup support (issue 6) ----------------------------------------------
+ * Snapshot: a read-only connection starts its read transaction while the
+ * writer is held between batches, so the change-log position of the copy is
+ * exact; the pages are then copied with the online backup API while writers
+ * go on. Change log: a session-extension session on the writer connection
+ * records every row change of a batch; after the COMMIT the batch's
+ * changeset goes to the registered function with the next sequence number.
+ * A commit by another connection (PRAGMA data_version moved) is reported as
+ * a gap, so a restore never silently misses it. */
+
+/* Makes the caller the writer leader (waits for the batch in flight). */
+static void writer_hold(struct sq_store *s)
+{
+    pthread_mutex_lock(&s->wmu);
+    while (s->leader_active)
+        pthread_cond_wait(&s->wcv, &s->wmu);
+    s->leader_active = true;
+    pthread_mutex_unlock(&s->wmu);
+}
+
+static void writer_release(struct sq_store *s)
+{
+    pthread_mutex_lock(&s->wmu);
+    s->leader_active = false;
+    pthread_cond_broadcast(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+}
+
+static int64_t data_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void log_session_drop(struct sq_store *s)
+{
+    if (s->session != NULL)
+        sqlite3session_delete(s->session);
+    s->session = NULL;
+}
+
+static enum bw_rc log_session_new(struct sq_store *s)
+{
+    log_session_drop(s);
+    if (sqlite3session_create(s->writer.db, "main", &s->session) != SQLITE_OK)
+        return BW_ERR_STORE;
+    if (sqlite3session_attach(s->session, NULL) != SQLITE_OK) { /* every table, also later ones */
+        log_session_drop(s);
+        return BW_ERR_STORE;
+    }
+    return BW_OK;
+}
+
+static void log_gap(struct sq_store *s)
+{
+    s->log_seq++;
+    s->log_fn(s->log_arg, s->log_seq, bw_time_now_ms(), NULL, 0);
+}
+
+static void log_before_batch(struct sq_store *s)
+{
+    int64_t v = data_version(s->writer.db);
+    if (v != s->log_data_version) {
+        s->log_data_version = v;
+        log_gap(s);
+    }
+    if (s->session == NULL && log_session_new(s) != BW_OK)
+        log_gap(s);
+}
+
+static void log_after_batch(struct sq_store *s, bool committed)
+{
+    int n = 0;
+    void *p = NULL;
+    if (committed && s->session != NULL) {
+        if (sqlite3session_changeset(s->session, &n, &p) != SQLITE_OK) {
+            log_gap(s); /* the commit happened but could not be captured */
+        } else if (n > 0) {
+            s->log_seq++;
+            s->log_fn(s->log_arg, s->log_seq, bw_time_now_ms(), p, (size_t)n);
+        }
+        sqlite3_free(p);
+    }
+    if (log_session_new(s) != BW_OK)
+        log_gap(s);
+}
+
+/* Names the tables the session extension cannot log (no PRIMARY KEY). */
+static void tables_without_pk(sqlite3 *db, char *why, size_t whylen)
+{
+    sqlite3_stmt *st = NULL;
+    size_t off = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT m.name FROM sqlite_schema m WHERE m.type = 'table' AND "
+                           "m.name NOT LIKE 'sqlite_%' AND NOT EXISTS (SELECT 1 FROM "
+                           "pragma_table_info(m.name) p WHERE p.pk > 0) ORDER BY m.name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    while (sqlite3_step(st) == SQLITE_ROW && why != NULL && off < whylen) {
+        int n = snprintf(why + off, whylen - off, "%s%s", off == 0 ? "not logged (no primary key): "
+                                                                   : ", ",
+                         (const char *)sqlite3_column_text(st, 0));
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    sqlite3_finalize(st);
+}
+
+static enum bw_rc sq_changelog(void *impl, bw_store_change_fn fn, void *arg, char *why,
+                               size_t whylen)
+{
+    struct sq_store *s = impl;
+    enum bw_rc rc = BW_OK;
+    writer_hold(s);
+    if (fn == NULL) {
+        log_session_drop(s);
+        s->log_fn = NULL;
+    } else {
+        s->log_fn = fn;
+        s->log_arg = arg;
+        s->log_data_version = data_version(s->writer.db);
+        rc = log_session_new(s);
+        if (rc != BW_OK)
+            s->log_fn = NULL;
+        else
+            tables_without_pk(s->writer.db, why, whylen);
+    }
+    writer_release(s);
+    return rc;
+}
+
+static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, char *why,
+                              size_t whylen)
+{
+    struct sq_store *s = impl;
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b = NULL;
+    uint64_t seq = 0;
+    enum bw_rc rc = prepare_file(dest, true, why, whylen);
+    if (rc != BW_OK)
+        return rc;
+    int r = sqlite3_open_v2(s->path, &src,
+                            SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                            NULL);
+    if (r == SQLITE_OK) {
+        writer_hold(s); /* pin the read snapshot between two commit batches */
+        r = sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
+        seq = s->log_seq;
+        writer_release(s);
+    }
+    if (r == SQLITE_OK)
+        r = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (r == SQLITE_OK) {
+        b = sqlite3_backup_init(dst, "main", src, "main");
+        r = b == NULL ? sqlite3_errcode(dst) : sqlite3_backup_step(b, -1);
+        if (r == SQLITE_DONE)
+            r = SQLITE_OK;
+        int f = b != NULL ? sqlite3_backup_finish(b) : SQLITE_OK;
+        if (r == SQLITE_OK)
+            r = f;
+    }
+    if (r != SQLITE_OK) {
+        bw_why(why, whylen, "snapshot of %s failed: %s", s->path,
+               dst != NULL ? sqlite3_errmsg(dst) : src != NULL ? sqlite3_errmsg(src)
+                                                               : sqlite3_errstr(r));
+        rc = map_err(r) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
+    }
+    sqlite3_close_v2(dst);
+    sqlite3_close_v2(src);
+    if (rc == BW_OK)
+        *log_seq = seq;
+    return rc;
+}
+
+/* Replay is convergent: a changed or already present row is replaced, a
+ * missing row of a delete or update is skipped. */
+static int apply_conflict(void *ctx, int kind, sqlite3_changeset_iter *it)
+{
+    (void)ctx;
+    (void)it;
+    if (kind == SQLITE_CHANGESET_DATA || kind == SQLITE_CHANGESET_CONFLICT)
+        return SQLITE_CHANGESET_REPLACE;
+    return SQLITE_CHANGESET_OMIT;
+}
+
+static enum bw_rc sq_apply_changes(void *impl, const void *data, size_t len)
+{
+    struct sq_store *s = impl;
+    if (len > INT32_MAX)
+        return BW_ERR_TOOBIG;
+    writer_hold(s);
+    int r = sqlite3changeset_apply(s->writer.db, (int)len, (void *)data, NULL, apply_conflict,
+                                   NULL);
+    if (r != SQLITE_OK)
+        bw_log(BW_LOG_ERROR, "store.sqlite", "applying a change set: %s",
+               sqlite3_errmsg(s->writer.db));
+    writer_release(s);
+    return map_err(r);
+}
+
+/* The snapshot is a database file: it becomes the target by rename. */
+static enum bw_rc sq_load_snapshot(const char *target, const char *snapshot, char *why,
+                                   size_t whylen)
+{
+    struct stat st;
+    if (lstat(target, &st) == 0) {
+        bw_why(why, whylen, "%s already exists", target);
+        return BW_ERR_EXISTS;
+    }
+    if (rename(snapshot, target) != 0) {
+        bw_why(why, whylen, "cannot move the snapshot to %s: %s", target, strerror(errno));
+        return BW_ERR_IO;
+    }
+    return BW_OK;
+}
+
 const struct bw_store_ops bw_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -658,4 +903,8 @@ const struct bw_store_ops bw_store_sqlite_ops = {
     .row_int = sq_row_int,
     .row_text = sq_row_text,
     .row_blob = sq_row_blob,
+    .snapshot = sq_snapshot,
+    .changelog = sq_changelog,
+    .apply_changes = sq_apply_changes,
+    .load_snapshot = sq_load_snapshot,
 };

@@ -1,0 +1,199 @@
+/*
+ * backup_int.h - shared by the files of src/backup/: the target interface
+ * (a function-pointer table, like the store's drivers), the chunk codec,
+ * the chunker and the manifest structure.
+ */
+#ifndef BW_BACKUP_INT_H
+#define BW_BACKUP_INT_H
+
+#include "backup/backup.h"
+#include "crypto/crypto.h"
+
+#include <pthread.h>
+
+/* Object names on a target: "chunks/<keyid>/<idhex>", "backups/<name>.manifest",
+ * "log/<stream>/<first>-<last>.seg", "log/<stream>/head". */
+#define BW_BK_NAME_MAX 256
+#define BW_BK_KEYID_LEN 16      /* hex characters of a data-key id */
+#define BW_BK_CHUNK_MIN (64u * 1024)
+#define BW_BK_CHUNK_MASK ((1u << 18) - 1) /* average ~ 320 KiB */
+#define BW_BK_CHUNK_MAX (1024u * 1024)
+#define BW_BK_OBJECT_MAX (BW_BK_CHUNK_MAX + 4096)
+#define BW_BK_MANIFEST_MAX (256u * 1024 * 1024)
+#define BW_BK_SEGMENT_MAX (512u * 1024 * 1024)
+
+typedef enum bw_rc (*bw_target_list_fn)(void *arg, const char *name);
+
+struct bw_target_ops {
+    const char *scheme;
+    /* durable: fsync file and directory before returning; otherwise the
+     * caller calls sync() before publishing anything that refers to it. */
+    enum bw_rc (*put)(void *impl, const char *name, const void *data, size_t len, bool durable,
+                      char *why, size_t whylen);
+    enum bw_rc (*get)(void *impl, const char *name, struct bw_buf *out, char *why,
+                      size_t whylen);
+    /* Files directly under dir (names relative to dir), temporaries skipped. */
+    enum bw_rc (*list)(void *impl, const char *dir, bw_target_list_fn fn, void *arg);
+    enum bw_rc (*remove)(void *impl, const char *name);
+    enum bw_rc (*sync)(void *impl, char *why, size_t whylen);
+    void (*close)(void *impl);
+};
+
+struct bw_backup_target {
+    const struct bw_target_ops *ops;
+    void *impl;
+    char *local; /* dir: targets */
+    pthread_mutex_t mu; /* SFTP sessions are not thread-safe */
+    bool serialize;
+};
+
+BW_MUST_CHECK enum bw_rc bw_target_put(struct bw_backup_target *t, const char *name,
+                                       const void *data, size_t len, bool durable, char *why,
+                                       size_t whylen);
+BW_MUST_CHECK enum bw_rc bw_target_get(struct bw_backup_target *t, const char *name,
+                                       struct bw_buf *out, char *why, size_t whylen);
+BW_MUST_CHECK enum bw_rc bw_target_list(struct bw_backup_target *t, const char *dir,
+                                        bw_target_list_fn fn, void *arg);
+BW_MUST_CHECK enum bw_rc bw_target_remove(struct bw_backup_target *t, const char *name);
+BW_MUST_CHECK enum bw_rc bw_target_sync(struct bw_backup_target *t, char *why, size_t whylen);
+
+extern const struct bw_target_ops bw_target_dir_ops;
+BW_MUST_CHECK enum bw_rc bw_target_dir_open(const char *path, void **impl, char *why,
+                                            size_t whylen);
+BW_MUST_CHECK enum bw_rc bw_target_sftp_open(const char *url, const char *data_dir, void **impl,
+                                             char *why, size_t whylen);
+extern const struct bw_target_ops bw_target_sftp_ops;
+
+/* ---- chunker (archive.c): content-defined cut points, keyed gear table ---- */
+struct bw_chunker {
+    uint64_t gear[256];
+};
+/* Length of the next chunk at p[0..len). */
+size_t bw_chunker_next(const struct bw_chunker *c, const uint8_t *p, size_t len);
+
+/* ---- chunk objects (archive.c) ----------------------------------------------
+ * Object = "BWC1" || nonce || AES-256-GCM(flag || payload) || tag, AAD
+ * "bwchunk1:<keyid>:<idhex>"; flag 0 = stored, 1 = zstd. */
+BW_MUST_CHECK enum bw_rc bw_chunk_seal(const struct bw_backup_key *k, const char *keyid,
+                                       const char *idhex, const uint8_t *plain, size_t len,
+                                       struct bw_buf *out);
+/* Opens, decompresses, checks the length and the content address. */
+BW_MUST_CHECK enum bw_rc bw_chunk_open(const struct bw_keyring *kr, const struct bw_backup_key *k,
+                                       const char *keyid, const char *idhex,
+                                       const uint8_t *obj, size_t objlen, size_t plain_len,
+                                       uint8_t *out);
+
+/* Sealed blobs under the backup key: magic(4) || sealed; aad = prefix + name. */
+BW_MUST_CHECK enum bw_rc bw_blob_seal(const struct bw_keyring *kr, const char *magic,
+                                      const char *aad, const void *plain, size_t len,
+                                      struct bw_buf *out);
+BW_MUST_CHECK enum bw_rc bw_blob_open(const struct bw_keyring *kr, const char *magic,
+                                      const char *aad, const void *obj, size_t len,
+                                      struct bw_buf *out);
+
+/* ---- manifest (manifest.c) ---------------------------------------------- */
+struct bw_mchunk {
+    uint8_t id[BW_BACKUP_ID_BYTES];
+    uint32_t key;  /* index into keys[] */
+    uint32_t len;  /* plaintext length */
+};
+struct bw_mkey {
+    char id[BW_BK_KEYID_LEN + 1];
+    uint8_t wrapped[BW_BACKUP_KEY_WRAPPED_BYTES];
+};
+struct bw_manifest {
+    char name[96];
+    char kind[16];        /* "full" | "incremental" */
+    char parent[96];      /* "" for none */
+    char store[16];       /* "sqlite" | "postgresql" */
+    int64_t created_ms;   /* the snapshot's point in time */
+    int64_t finished_ms;
+    int schema_version;
+    char stream[BW_ID_LEN + 1]; /* change-log stream, "" for none */
+    uint64_t log_seq;
+    uint64_t size;        /* snapshot bytes */
+    char *config;         /* bulwark.conf text (may hold the database password) */
+    struct bw_mkey *keys;
+    size_t nkeys;
+    struct bw_mchunk *chunks;
+    size_t nchunks;
+};
+
+/* Name of a chunk object. */
+BW_MUST_CHECK enum bw_rc bw_chunk_path(char *out, size_t cap, const char *keyid,
+                                       const uint8_t id[BW_BACKUP_ID_BYTES]);
+/* Reads and opens backups/<name>.manifest. */
+BW_MUST_CHECK enum bw_rc bw_manifest_load(const struct bw_keyring *kr,
+                                          struct bw_backup_target *t, const char *name,
+                                          struct bw_manifest **out, char *why, size_t whylen);
+/* Seals and writes it durably (the publishing step of a backup). */
+BW_MUST_CHECK enum bw_rc bw_manifest_store(const struct bw_keyring *kr,
+                                           struct bw_backup_target *t,
+                                           const struct bw_manifest *m, uint8_t sha256[32],
+                                           uint64_t *bytes, char *why, size_t whylen);
+/* Names of complete backups, sorted (oldest first); caller frees each + array. */
+BW_MUST_CHECK enum bw_rc bw_manifest_names(struct bw_backup_target *t, char ***names, size_t *n);
+void bw_names_free(char **names, size_t n);
+
+/* ---- audit helper (run.c) ---------------------------------------------------
+ * Records an event in its own store transaction (the change it records is
+ * on the target); a failure is logged as an error and returned. Steals
+ * details. */
+enum bw_rc bw_backup_audit(const struct bw_backup_env *env, const char *action,
+                                         const char *target, bool ok, struct json_t *details);
+
+/* ---- change log (changelog.c) ----------------------------------------------- */
+struct bw_log_point {
+    int64_t until_ms; /* every commit up to here is shipped */
+    uint64_t last_seq;
+};
+/* Reads the stream's head; BW_ERR_NOTFOUND when the stream has none. */
+BW_MUST_CHECK enum bw_rc bw_log_head(const struct bw_keyring *kr, struct bw_backup_target *t,
+                                     const char *stream, struct bw_log_point *out);
+/* Applies the stream's changes with from_seq < seq, ts <= until_ms to st.
+ * BW_ERR_CONFLICT (why says so) when a gap or missing segment is in range. */
+BW_MUST_CHECK enum bw_rc bw_log_replay(const struct bw_keyring *kr, struct bw_backup_target *t,
+                                       const char *stream, uint64_t from_seq, int64_t until_ms,
+                                       struct bw_store *st, uint64_t *applied, char *why,
+                                       size_t whylen);
+/* Verifies every segment of every stream; counts them. */
+BW_MUST_CHECK enum bw_rc bw_log_verify(const struct bw_keyring *kr, struct bw_backup_target *t,
+                                       uint64_t *segments, char *why, size_t whylen);
+/* Removes segments whose newest change is older than before_ms (audited by caller). */
+BW_MUST_CHECK enum bw_rc bw_log_prune(const struct bw_keyring *kr, struct bw_backup_target *t,
+                                      int64_t before_ms, const char *keep_stream,
+                                      uint64_t *removed);
+
+/* Removes a data directory built by restore (known file names only). */
+enum bw_rc bw_backup_remove_dir(const char *dir);
+
+/* record codec of log segments (exposed for the fuzzer and unit tests) */
+struct bw_log_rec {
+    uint64_t seq;
+    int64_t ts;
+    const uint8_t *data; /* NULL: gap */
+    size_t len;
+};
+BW_MUST_CHECK enum bw_rc bw_log_record_append(struct bw_buf *b, uint64_t seq, int64_t ts,
+                                              const void *data, size_t len);
+/* Bounded cursor: BW_OK with *r filled, BW_ERR_NOTFOUND at the clean end,
+ * BW_ERR_INVALID for malformed bytes. */
+BW_MUST_CHECK enum bw_rc bw_log_record_next(const uint8_t *p, size_t len, size_t *pos,
+                                            struct bw_log_rec *r);
+
+/* the shipper: the store's change callback queues, the scheduler ships */
+struct bw_log_shipper;
+BW_MUST_CHECK enum bw_rc bw_log_shipper_create(const struct bw_keyring *kr,
+                                               struct bw_backup_target *t,
+                                               struct bw_log_shipper **out);
+void bw_log_shipper_free(struct bw_log_shipper *s);
+void bw_log_shipper_enqueue(void *arg, uint64_t seq, int64_t ts_ms, const void *data,
+                            size_t len);
+const char *bw_log_shipper_stream(const struct bw_log_shipper *s);
+/* True once after a gap was queued (then the scheduler takes a backup so
+ * later points are restorable again). */
+bool bw_log_shipper_take_gap(struct bw_log_shipper *s);
+BW_MUST_CHECK enum bw_rc bw_log_shipper_ship(struct bw_log_shipper *s, int64_t *lag_ms,
+                                             char *why, size_t whylen);
+
+#endif

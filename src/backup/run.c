@@ -1,0 +1,550 @@
+/*
+ * run.c - taking a backup: snapshot the whole store (every table, whoever
+ * owns it) while it keeps serving, cut the snapshot into content-defined
+ * chunks, name each by its keyed hash, seal the new ones (zstd, then
+ * AES-256-GCM under this backup's data key) on worker threads, write them,
+ * sync the target, and publish the sealed manifest last. An incremental
+ * backup writes only chunks its parent does not hold and refers to the
+ * parent's (the manifest carries every data key it needs, wrapped), so any
+ * backup restores on its own. Every run and failure is audited.
+ *
+ * Trusts: the store's snapshot. The plaintext snapshot exists only inside
+ * the data directory (0700, like the database itself) and is removed on
+ * every path; a crash leaves it for the next run to remove.
+ */
+#include "backup/backup_int.h"
+#include "audit/audit.h"
+#include "store/store.h"
+#include "sys/sys.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { WORKERS = 2 };
+
+struct audit_arg {
+    const struct bw_backup_env *env;
+    const char *action, *target;
+    bool ok;
+    json_t *details;
+};
+
+static enum bw_rc audit_fn(struct bw_tx *tx, void *arg)
+{
+    struct audit_arg *a = arg;
+    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
+    json_incref(a->details);
+    return bw_audit_append(tx, &ctx, a->env->actor, a->action, a->target,
+                           a->ok ? BW_AUDIT_SUCCESS : BW_AUDIT_FAILURE, a->details);
+}
+
+enum bw_rc bw_backup_audit(const struct bw_backup_env *env, const char *action,
+                           const char *target, bool ok, json_t *details)
+{
+    struct audit_arg a = {env, action, target, ok, details};
+    enum bw_rc rc = bw_store_write(env->store, audit_fn, &a);
+    json_decref(details);
+    if (rc != BW_OK)
+        bw_log(BW_LOG_ERROR, "backup.audit", "cannot record %s: %s", action, bw_rc_str(rc));
+    return rc;
+}
+
+/* ---- the parent's chunks, sorted for lookup --------------------------------- */
+
+struct known {
+    uint8_t id[BW_BACKUP_ID_BYTES];
+    uint32_t key; /* index into the new manifest's keys */
+    uint32_t len;
+};
+
+static int known_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct known *)a)->id, ((const struct known *)b)->id,
+                  BW_BACKUP_ID_BYTES);
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+struct run {
+    const struct bw_backup_env *env;
+    struct bw_backup_target *t, *copy;
+    const uint8_t *data;
+    size_t *off;
+    struct bw_mchunk *chunks;
+    size_t n;
+    const struct known *known;
+    size_t nknown;
+    const struct bw_backup_key *key;
+    const char *keyid;
+    uint32_t key_index;
+    atomic_size_t next;
+    _Atomic uint64_t done, new_chunks, new_bytes, stored;
+    uint64_t total;
+    pthread_mutex_t mu;
+    enum bw_rc rc;
+    char why[512];
+};
+
+static void run_fail(struct run *r, enum bw_rc rc, const char *why)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->rc == BW_OK) {
+        r->rc = rc;
+        snprintf(r->why, sizeof(r->why), "%s", why[0] ? why : bw_rc_str(rc));
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static enum bw_rc one_chunk(struct run *r, size_t i, struct bw_buf *obj, char *why, size_t wl)
+{
+    struct bw_mchunk *c = &r->chunks[i];
+    char path[BW_BK_NAME_MAX], hex[2 * BW_BACKUP_ID_BYTES + 1];
+    const uint8_t *p = r->data + r->off[i];
+    c->len = (uint32_t)(r->off[i + 1] - r->off[i]);
+    enum bw_rc rc = bw_keyring_backup_id(r->env->kr, p, c->len, c->id);
+    if (rc != BW_OK)
+        return rc;
+    struct known k, *hit;
+    memcpy(k.id, c->id, sizeof(k.id));
+    hit = r->nknown ? bsearch(&k, r->known, r->nknown, sizeof(k), known_cmp) : NULL;
+    if (hit != NULL && hit->len == c->len) {
+        c->key = hit->key;
+        return BW_OK;
+    }
+    c->key = r->key_index;
+    bw_hex(c->id, sizeof(c->id), hex);
+    rc = bw_chunk_seal(r->key, r->keyid, hex, p, c->len, obj);
+    if (rc == BW_OK)
+        rc = bw_chunk_path(path, sizeof(path), r->keyid, c->id);
+    if (rc == BW_OK)
+        rc = bw_target_put(r->t, path, obj->data, obj->len, false, why, wl);
+    if (rc == BW_OK && r->copy != NULL)
+        rc = bw_target_put(r->copy, path, obj->data, obj->len, false, why, wl);
+    atomic_fetch_add(&r->new_chunks, 1);
+    atomic_fetch_add(&r->new_bytes, c->len);
+    atomic_fetch_add(&r->stored, obj->len);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    struct run *r = arg;
+    struct bw_buf obj;
+    char why[512] = "";
+    bw_buf_init(&obj, BW_BK_OBJECT_MAX);
+    for (;;) {
+        size_t i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->n || r->rc != BW_OK)
+            break;
+        enum bw_rc rc = one_chunk(r, i, &obj, why, sizeof(why));
+        if (rc != BW_OK) {
+            run_fail(r, rc, why);
+            break;
+        }
+        atomic_fetch_add(&r->done, r->chunks[i].len);
+    }
+    bw_buf_free(&obj, false);
+    return NULL;
+}
+
+/* Runs the workers; the calling thread reports progress meanwhile. */
+static void run_workers(struct run *r)
+{
+    pthread_t th[WORKERS];
+    int started = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        if (pthread_create(&th[i], NULL, worker, r) == 0)
+            started++;
+    }
+    if (started == 0) {
+        worker(r);
+        return;
+    }
+    while (r->env->progress != NULL && atomic_load(&r->next) < r->n && r->rc == BW_OK) {
+        r->env->progress(r->env->progress_arg, "backup", atomic_load(&r->done), r->total);
+        usleep(200000);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (r->env->progress != NULL)
+        r->env->progress(r->env->progress_arg, "backup", atomic_load(&r->done), r->total);
+}
+
+/* ---- snapshot file -------------------------------------------------------------- */
+
+/* data_dir/backup (0700) holds the transient snapshot; stale ones go. */
+static enum bw_rc work_dir(const char *data_dir, char *out, size_t cap)
+{
+    char why[256];
+    if (bw_sys_path(out, cap, data_dir, "backup") != BW_OK)
+        return BW_ERR_TOOBIG;
+    enum bw_rc rc = bw_sys_mkdir_private(out, why, sizeof(why));
+    if (rc != BW_OK && rc != BW_ERR_EXISTS)
+        return rc;
+    DIR *d = opendir(out);
+    struct dirent *e;
+    char p[4096];
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "snapshot-", 9) == 0 &&
+            bw_sys_path(p, sizeof(p), out, e->d_name) == BW_OK)
+            unlink(p);
+    }
+    if (d != NULL)
+        closedir(d);
+    return BW_OK;
+}
+
+static enum bw_rc map_file(const char *path, uint8_t **data, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return BW_ERR_IO;
+    }
+    *len = (size_t)st.st_size;
+    *data = NULL;
+    if (*len > 0) {
+        void *m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            close(fd);
+            return BW_ERR_IO;
+        }
+        madvise(m, *len, MADV_SEQUENTIAL);
+        *data = m;
+    }
+    close(fd);
+    return BW_OK;
+}
+
+/* Cut points of the whole snapshot: off[0..n] */
+static enum bw_rc cut(const struct bw_keyring *kr, const uint8_t *p, size_t len, size_t **off,
+                      size_t *n)
+{
+    struct bw_chunker *ck = bw_malloc(sizeof(*ck));
+    size_t cap = len / BW_BK_CHUNK_MIN + 2, k = 0;
+    size_t *o = bw_malloc(cap * sizeof(*o));
+    enum bw_rc rc = ck != NULL && o != NULL ? bw_keyring_backup_gear(kr, ck->gear) : BW_ERR_NOMEM;
+    size_t pos = 0;
+    while (rc == BW_OK && pos < len) {
+        o[k++] = pos;
+        pos += bw_chunker_next(ck, p + pos, len - pos);
+    }
+    if (rc == BW_OK)
+        o[k] = len;
+    bw_free(ck);
+    if (rc != BW_OK) {
+        bw_free(o);
+        return rc;
+    }
+    *off = o;
+    *n = k;
+    return BW_OK;
+}
+
+/* ---- manifest assembly -------------------------------------------------------------- */
+
+/* Keys: the parent's (so its chunks stay readable) then the new one; the
+ * parent's chunk table becomes `known`. */
+static enum bw_rc inherit(struct bw_manifest *m, const struct bw_manifest *parent,
+                          struct known **known, size_t *nknown)
+{
+    size_t pk = parent != NULL ? parent->nkeys : 0, pc = parent != NULL ? parent->nchunks : 0;
+    m->keys = bw_calloc(pk + 1, sizeof(*m->keys));
+    struct known *k = bw_calloc(pc ? pc : 1, sizeof(*k));
+    if (m->keys == NULL || k == NULL) {
+        bw_free(k);
+        return BW_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < pk; i++)
+        m->keys[i] = parent->keys[i];
+    m->nkeys = pk + 1;
+    for (size_t i = 0; i < pc; i++) {
+        memcpy(k[i].id, parent->chunks[i].id, BW_BACKUP_ID_BYTES);
+        k[i].key = parent->chunks[i].key;
+        k[i].len = parent->chunks[i].len;
+    }
+    if (pc > 1)
+        qsort(k, pc, sizeof(*k), known_cmp);
+    *known = k;
+    *nknown = pc;
+    return BW_OK;
+}
+
+/* Drops keys no chunk refers to and renumbers. */
+static void compact_keys(struct bw_manifest *m)
+{
+    uint32_t *map = bw_calloc(m->nkeys, sizeof(*map));
+    bool *used = bw_calloc(m->nkeys, sizeof(*used));
+    if (map == NULL || used == NULL)
+        goto out; /* keeping unused keys is harmless */
+    for (size_t i = 0; i < m->nchunks; i++)
+        used[m->chunks[i].key] = true;
+    size_t n = 0;
+    for (size_t i = 0; i < m->nkeys; i++) {
+        if (!used[i] && !(i + 1 == m->nkeys && n == 0))
+            continue;
+        map[i] = (uint32_t)n;
+        m->keys[n++] = m->keys[i];
+    }
+    for (size_t i = 0; i < m->nchunks; i++)
+        m->chunks[i].key = map[m->chunks[i].key];
+    m->nkeys = n;
+out:
+    bw_free(map);
+    bw_free(used);
+}
+
+static enum bw_rc latest_parent(const struct bw_backup_env *env, struct bw_backup_target *t,
+                                struct bw_manifest **out, char *why, size_t whylen)
+{
+    char **names = NULL;
+    size_t n = 0;
+    enum bw_rc rc = bw_manifest_names(t, &names, &n);
+    *out = NULL;
+    if (rc == BW_OK && n > 0)
+        rc = bw_manifest_load(env->kr, t, names[n - 1], out, why, whylen);
+    bw_names_free(names, n);
+    if (rc == BW_OK && *out != NULL &&
+        strcmp((*out)->store, bw_store_driver(env->store)) != 0) {
+        bw_manifest_free(*out); /* another store type: start a new chain */
+        *out = NULL;
+    }
+    return rc;
+}
+
+static void new_name(char *out, size_t cap, int64_t ms, char *keyid)
+{
+    char ts[21], id[BW_ID_LEN + 1];
+    uint8_t r[BW_BK_KEYID_LEN / 2];
+    bw_time_format(ms / 1000, ts);
+    bw_id_new(id);
+    randombytes_buf(r, sizeof(r));
+    bw_hex(r, sizeof(r), keyid);
+    /* 2026-01-02T03:04:05Z -> 20260102T030405Z: sortable, only [A-Za-z0-9-] */
+    char compact[21];
+    size_t k = 0;
+    for (const char *p = ts; *p; p++) {
+        if (*p != '-' && *p != ':')
+            compact[k++] = *p;
+    }
+    compact[k] = '\0';
+    snprintf(out, cap, "%s-%03d-%s", compact, (int)(ms % 1000), id);
+}
+
+static enum bw_rc read_config(const char *data_dir, char **out)
+{
+    char path[4096], why[256];
+    size_t len = 0;
+    char *buf = bw_malloc(1024 * 1024 + 1);
+    if (buf == NULL)
+        return BW_ERR_NOMEM;
+    enum bw_rc rc = bw_sys_path(path, sizeof(path), data_dir, "bulwark.conf");
+    if (rc == BW_OK)
+        rc = bw_sys_read_file(path, buf, 1024 * 1024, &len, false, why, sizeof(why));
+    if (rc != BW_OK) {
+        bw_free(buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return BW_OK;
+}
+
+/* ---- the run ------------------------------------------------------------------------ */
+
+struct snap {
+    char path[4096];
+    uint8_t *data;
+    size_t len;
+};
+
+static void snap_free(struct snap *s)
+{
+    if (s->data != NULL)
+        munmap(s->data, s->len);
+    if (s->path[0] != '\0')
+        unlink(s->path);
+}
+
+static enum bw_rc take_snapshot(const struct bw_backup_env *env, struct bw_manifest *m,
+                                struct snap *s, char *why, size_t whylen)
+{
+    char dir[4096], name[64], id[BW_ID_LEN + 1];
+    int have = 0, want = 0;
+    enum bw_rc rc = work_dir(env->data_dir, dir, sizeof(dir));
+    bw_id_new(id);
+    snprintf(name, sizeof(name), "snapshot-%s", id);
+    if (rc == BW_OK)
+        rc = bw_sys_path(s->path, sizeof(s->path), dir, name);
+    if (rc != BW_OK) {
+        bw_why(why, whylen, "cannot prepare %s/backup: %s", env->data_dir, bw_rc_str(rc));
+        s->path[0] = '\0';
+        return rc;
+    }
+    if ((rc = bw_store_schema_version(env->store, &have, &want)) != BW_OK)
+        return rc;
+    m->schema_version = have;
+    m->created_ms = bw_time_now_ms(); /* every write acknowledged before is inside */
+    rc = bw_store_snapshot(env->store, s->path, &m->log_seq, why, whylen);
+    m->finished_ms = bw_time_now_ms(); /* PITR base from here on (see BACKUP-FORMAT.md) */
+    if (rc == BW_OK && (rc = map_file(s->path, &s->data, &s->len)) != BW_OK)
+        bw_why(why, whylen, "cannot read the snapshot %s", s->path);
+    m->size = s->len;
+    return rc;
+}
+
+static json_t *describe(const struct bw_manifest *m, const struct run *r, const uint8_t sha[32],
+                        uint64_t mbytes, double secs)
+{
+    char hex[65], ts[21];
+    bw_hex(sha, 32, hex);
+    bw_time_format(m->created_ms / 1000, ts);
+    return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s?, "
+                     "s:I}",
+                     "name", m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL,
+                     "created_at", ts, "created_ms", (json_int_t)m->created_ms, "store",
+                     m->store, "size", (json_int_t)m->size, "chunks", (json_int_t)m->nchunks,
+                     "new_chunks", (json_int_t)atomic_load(&r->new_chunks), "stored_bytes",
+                     (json_int_t)(atomic_load(&r->stored) + mbytes), "new_bytes",
+                     (json_int_t)atomic_load(&r->new_bytes), "seconds", secs, "sha256", hex,
+                     "stream", m->stream[0] ? m->stream : NULL, "log_seq",
+                     (json_int_t)m->log_seq);
+}
+
+static enum bw_rc verify_copy(const struct bw_backup_env *env, struct bw_backup_target *copy,
+                              const struct bw_manifest *m, const uint8_t sha[32], char *why,
+                              size_t whylen)
+{
+    char path[BW_BK_NAME_MAX];
+    uint8_t got[32];
+    struct bw_buf b;
+    bw_buf_init(&b, BW_BK_MANIFEST_MAX);
+    snprintf(path, sizeof(path), "backups/%s.manifest", m->name);
+    enum bw_rc rc = bw_target_get(copy, path, &b, why, whylen);
+    if (rc == BW_OK) {
+        crypto_hash_sha256(got, (const uint8_t *)b.data, b.len);
+        if (sodium_memcmp(got, sha, 32) != 0) {
+            bw_why(why, whylen, "the copy of %s reads back differently", path);
+            rc = BW_ERR_IO;
+        }
+    }
+    bw_buf_free(&b, false);
+    (void)env;
+    return rc;
+}
+
+static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
+                         struct bw_manifest *m, struct snap *s, enum bw_backup_kind kind,
+                         json_t **out, char *why, size_t whylen)
+{
+    struct bw_manifest *parent = NULL;
+    struct known *known = NULL;
+    struct bw_backup_key *key = NULL;
+    uint8_t sha[32];
+    uint64_t mbytes = 0;
+    uint64_t t0 = bw_time_mono_ns();
+    char aad[64];
+    enum bw_rc rc = BW_OK;
+    if (kind == BW_BACKUP_INCREMENTAL)
+        rc = latest_parent(env, r->t, &parent, why, whylen);
+    if (rc != BW_OK)
+        goto out;
+    snprintf(m->kind, sizeof(m->kind), "%s", parent != NULL ? "incremental" : "full");
+    snprintf(m->parent, sizeof(m->parent), "%s", parent != NULL ? parent->name : "");
+    snprintf(m->store, sizeof(m->store), "%s", bw_store_driver(env->store));
+    snprintf(m->stream, sizeof(m->stream), "%s", env->log_stream ? env->log_stream : "");
+    if ((rc = inherit(m, parent, &known, &r->nknown)) != BW_OK)
+        goto out;
+    char *keyid = m->keys[m->nkeys - 1].id;
+    new_name(m->name, sizeof(m->name), bw_time_now_ms(), keyid);
+    snprintf(aad, sizeof(aad), "bwkey1:%s", keyid);
+    if ((rc = bw_keyring_backup_key_new(env->kr, aad, &key, m->keys[m->nkeys - 1].wrapped)) !=
+        BW_OK) {
+        bw_why(why, whylen, "cannot create a backup data key: %s", bw_rc_str(rc));
+        goto out;
+    }
+    if ((rc = read_config(env->data_dir, &m->config)) != BW_OK)
+        goto out;
+    if ((rc = take_snapshot(env, m, s, why, whylen)) != BW_OK)
+        goto out;
+    if ((rc = cut(env->kr, s->data, s->len, &r->off, &r->n)) != BW_OK)
+        goto out;
+    m->chunks = bw_calloc(r->n ? r->n : 1, sizeof(*m->chunks));
+    if (m->chunks == NULL) {
+        rc = BW_ERR_NOMEM;
+        goto out;
+    }
+    m->nchunks = r->n;
+    r->data = s->data;
+    r->chunks = m->chunks;
+    r->known = known;
+    r->key = key;
+    r->keyid = keyid;
+    r->key_index = (uint32_t)(m->nkeys - 1);
+    r->total = s->len;
+    run_workers(r);
+    if ((rc = r->rc) != BW_OK) {
+        bw_why(why, whylen, "%s", r->why);
+        goto out;
+    }
+    /* publish: chunks durable first, then the manifest */
+    rc = bw_target_sync(r->t, why, whylen);
+    if (rc == BW_OK && r->copy != NULL)
+        rc = bw_target_sync(r->copy, why, whylen);
+    compact_keys(m);
+    if (rc == BW_OK)
+        rc = bw_manifest_store(env->kr, r->t, m, sha, &mbytes, why, whylen);
+    if (rc == BW_OK && r->copy != NULL)
+        rc = bw_manifest_store(env->kr, r->copy, m, sha, &mbytes, why, whylen);
+    if (rc == BW_OK && r->copy != NULL)
+        rc = verify_copy(env, r->copy, m, sha, why, whylen);
+    if (rc == BW_OK) {
+        *out = describe(m, r, sha, mbytes, (double)(bw_time_mono_ns() - t0) / 1e9);
+        if (*out == NULL)
+            rc = BW_ERR_NOMEM;
+    }
+out:
+    bw_backup_key_free(key);
+    bw_manifest_free(parent);
+    bw_free(known);
+    return rc;
+}
+
+enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_target *t,
+                         struct bw_backup_target *copy, enum bw_backup_kind kind, json_t **out,
+                         char *why, size_t whylen)
+{
+    struct run r = {.env = env, .t = t, .copy = copy};
+    struct bw_manifest *m = bw_calloc(1, sizeof(*m));
+    struct snap s = {.path = ""};
+    json_t *res = NULL;
+    pthread_mutex_init(&r.mu, NULL);
+    enum bw_rc rc = m != NULL ? do_run(env, &r, m, &s, kind, &res, why, whylen) : BW_ERR_NOMEM;
+    snap_free(&s);
+    if (rc == BW_OK) {
+        json_incref(res);
+        (void)bw_backup_audit(env, "backup.completed", m->name, true, res);
+        *out = res;
+    } else {
+        (void)bw_backup_audit(env, "backup.failed", m != NULL && m->name[0] ? m->name : "-",
+                              false, json_pack("{s:s, s:s}", "kind",
+                                               kind == BW_BACKUP_FULL ? "full" : "incremental",
+                                               "reason", bw_rc_str(rc)));
+    }
+    bw_free(r.off);
+    bw_manifest_free(m);
+    pthread_mutex_destroy(&r.mu);
+    return rc;
+}
