@@ -233,6 +233,8 @@ static const struct key_def keys[] = {
     {"tls", "key", KT_STRING, F(tls_key), "tls/key.pem", 0, 0, check_relpath, false},
     /* tenants: who may create organisations (platform admins always) */
     {"tenants", "self_service", KT_BOOL, F(tenants_self_service), "no", 0, 0, NULL, false},
+    /* users: self sign-up is off by default; administrators invite (issue 3) */
+    {"users", "signup", KT_BOOL, F(users_signup), "no", 0, 0, NULL, false},
     /* audit (issue 5) */
     {"audit", "checkpoint_interval", KT_DURATION, F(audit_checkpoint_interval), "60s", 1, DAY,
      NULL, false},

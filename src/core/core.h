@@ -193,6 +193,8 @@ struct bw_config {
     char *tls_key;
     /* [tenants] (tenants feature) */
     bool tenants_self_service; /* any user may create organisations */
+    /* [users] */
+    bool users_signup; /* anyone may create an account (POST /api/v1/users without credentials) */
     /* [audit] (issue 5) */
     int64_t audit_checkpoint_interval;
     uint64_t audit_checkpoint_events;

@@ -322,11 +322,49 @@ static enum bw_rc create_problem(struct bw_resp *resp, enum bw_rc rc,
     return rc;
 }
 
+/* SPEC 5 sign-up, when users.signup is on: anyone creates an account with
+ * their own password under the policy. The answer is the same 202 whether
+ * the address was free or already taken, so sign-up never tells whether an
+ * account exists (the hash is computed in both cases: same time too); the
+ * new user signs in to learn their id. Off (the default): 401, as before. */
+static enum bw_rc signup(struct bw_req *req, struct bw_resp *resp)
+{
+    static const char *const allowed[] = {"email", "password"};
+    struct bw_field_errors fe = {.n = 0};
+    struct bw_password_errors pe = {.n = 0};
+    struct bw_audit_ctx ctx;
+    struct bw_user u;
+    size_t elen = 0, plen = 0;
+    if (!req->deps->cfg->users_signup)
+        return bw_resp_problem(resp, 401, "unauthenticated",
+                               "authentication required (sign-up is off: ask an administrator "
+                               "for an invitation)",
+                               NULL);
+    bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
+    const char *email = bw_body_string(req->json, "email", BW_EMAIL_MAX, &elen, &fe);
+    if (email != NULL && strlen(email) != elen)
+        bw_field_error(&fe, "email", "not a valid e-mail address");
+    const char *pw = bw_body_string(req->json, "password", BW_PASSWORD_MAX_BYTES, &plen, &fe);
+    if (fe.n > 0)
+        return field_problem(resp, &fe);
+    bw_req_audit_ctx(req, &ctx);
+    struct bw_user_new nu = {email, pw, plen, false, false};
+    enum bw_rc rc = bw_user_create(req->deps->store, req->deps->cfg, &ctx, "anonymous", &nu, &pe, &u);
+    if (rc != BW_OK && rc != BW_ERR_EXISTS)
+        return create_problem(resp, rc, &pe);
+    return bw_resp_json(resp, 202,
+                        json_pack("{s:s}", "detail",
+                                  "if the address was free, the account now exists: sign in"));
+}
+
 /* SPEC 5: an administrator invites a user with an initial password that
  * expires in 24 h and must be changed at first use (CONTROL: G-08); when the
- * body has none, one is generated and shown once in the answer. */
+ * body has none, one is generated and shown once in the answer. Without
+ * credentials the request is a sign-up (above). */
 enum bw_rc bw_api_user_create(struct bw_req *req, struct bw_resp *resp)
 {
+    if (!req->authenticated)
+        return signup(req, resp);
     static const char *const allowed[] = {"email", "password"};
     struct bw_field_errors fe = {.n = 0};
     struct bw_password_errors pe = {.n = 0};

@@ -27,6 +27,9 @@ enum bw_method {
 enum bw_auth {
     BW_AUTH_NONE,     /* public: health, metrics, security.txt, login */
     BW_AUTH_REQUIRED, /* a valid session (Authorization: Bearer) */
+    BW_AUTH_OPTIONAL, /* credentials, when sent, are checked like REQUIRED (with every gate of
+                         the row); without any the request goes on anonymous, throttled per
+                         address like BW_ROUTE_THROTTLED (sign-up on POST /api/v1/users) */
 };
 
 /* Route flags. */

@@ -26,7 +26,7 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_JSON_BODY, 1024},
     {BW_GET, "/api/v1/auth/sessions", bw_api_sessions, BW_AUTH_REQUIRED, 0, 0},
     {BW_DELETE, "/api/v1/auth/sessions/{id}", bw_api_session_delete, BW_AUTH_REQUIRED, 0, 0},
-    {BW_POST, "/api/v1/users", bw_api_user_create, BW_AUTH_REQUIRED,
+    {BW_POST, "/api/v1/users", bw_api_user_create, BW_AUTH_OPTIONAL,
      BW_ROUTE_JSON_BODY | BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD, 8192},
     {BW_GET, "/api/v1/users/me", bw_api_me, BW_AUTH_REQUIRED,
      BW_ROUTE_EXPIRED_OK | BW_ROUTE_MFA_PENDING_OK, 0},

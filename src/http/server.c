@@ -552,6 +552,17 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
         return BW_OK;
     const char *authz =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (route->auth == BW_AUTH_OPTIONAL && authz == NULL &&
+        MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, BW_SESSION_COOKIE) == NULL) {
+        unsigned retry = 1;
+        char value[16];
+        if (bw_ratelimit_take(req->remote, &retry))
+            return BW_OK; /* anonymous: the handler decides (sign-up) */
+        snprintf(value, sizeof(value), "%u", retry);
+        enum bw_rc rc = bw_resp_problem(resp, 429, "too-many-requests",
+                                        "too many attempts from this address", NULL);
+        return rc == BW_OK ? bw_resp_header(resp, "Retry-After", value) : rc;
+    }
     if (authz != NULL && strncmp(authz, "ApiKey ", 7) == 0)
         return check_apikey(req, resp, authz + 7);
     const char *token = authz != NULL && strncmp(authz, "Bearer ", 7) == 0 ? authz + 7 : NULL;

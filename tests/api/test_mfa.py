@@ -331,6 +331,42 @@ def t_expired_needs_mfa(api):
     check(raw_login(api, email, new)["password_expired"] is False, "login after the change")
 
 
+def t_signup_off(api):
+    """sign-up is off by default: an anonymous POST /users is 401 and creates nothing"""
+    r = api.call("POST", USERS, {"email": "self.m@example.com", "password": ti.strong_password()})
+    problem(r, 401, "/unauthenticated", "sign-up while off")
+    check(not [e for e in ti.audit(api.srv, action="user.created")
+               if "self.m@example.com" in json.dumps(e)], "a user was created")
+
+
+def t_signup(api):
+    """with users.signup = yes: policy enforced, same 202 for free and taken addresses"""
+    email = "self.s@example.com"
+    problem(api.call("POST", USERS, {"email": email, "password": "short1A"}), 400,
+            "/weak-password", "7-character sign-up password")
+    problem(api.call("POST", USERS, {"email": email}), 400, None, "no password")
+    pw = ti.strong_password()
+    api.remember(pw)
+    a = api.call("POST", USERS, {"email": email, "password": pw})
+    check(a.status == 202, "sign-up: %d %r" % (a.status, a.body[:200]))
+    b = api.call("POST", USERS, {"email": email.upper(), "password": ti.strong_password()})
+    check((b.status, b.body) == (a.status, a.body), "a taken address answers differently: "
+          "%d %r vs %d %r" % (b.status, b.body[:200], a.status, a.body[:200]))
+    doc = raw_login(api, email, pw)
+    check(doc["password_expired"] is False and doc["mfa_required"] is False,
+          "self-chosen password must not be an expiring initial one: %r" % doc)
+    me = api.me(doc["token"]).json()
+    check(me["email"] == email and me["platform_admin"] is False, "me: %r" % me)
+    # credentials, when sent, are checked: a normal user cannot invite
+    problem(api.call("POST", USERS, {"email": "other.s@example.com"}, token=doc["token"]),
+            403, "/forbidden", "a signed-up user inviting")
+    problem(api.call("POST", USERS, {"email": "x.s@example.com", "password": pw},
+                     token="bws_" + "A" * 43), 401, "/unauthenticated", "a bad token")
+    ev = ti.audit(api.srv, action="user.created")
+    check(len([e for e in ev if e["actor"] == "anonymous"]) == 1,
+          "one anonymous user.created expected: %r" % ev)
+
+
 def t_flood(api):
     """a wrong-password flood from many addresses does not starve /users/me"""
     email = "flood.m@example.com"
@@ -382,7 +418,7 @@ def t_flood(api):
           (p99 * 1e3, limit * 1e3))
 
 
-TESTS = [t_enrol, t_second_factor, t_admin_needs_mfa, t_reset_mfa, t_csrf, t_otp_lockout,
+TESTS = [t_signup_off, t_enrol, t_second_factor, t_admin_needs_mfa, t_reset_mfa, t_csrf, t_otp_lockout,
          t_replay, t_expired_needs_mfa, t_flood]
 
 
@@ -406,6 +442,8 @@ def main():
         backends.append(("postgres", ARGS.pg_dir))
     for name, pg in backends:
         runner.run_server(name, "mfa", [], tests, pg)
+        runner.run_server(name, "signup", ["users.signup=yes"],
+                          [t for t in [t_signup] if runner.selected(t)], pg)
     failed = [r for r in runner.results if not r[2]]
     sys.stderr.write("test_mfa: %d checks in %.1fs: %s\n" % (
         len(runner.results), time.monotonic() - t0,
