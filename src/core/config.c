@@ -173,6 +173,9 @@ static const struct key_def keys[] = {
     {"tls", "key", KT_STRING, F(tls_key), "tls/key.pem", 0, 0, check_relpath, false},
     /* tenants: who may create organisations (platform admins always) */
     {"tenants", "self_service", KT_BOOL, F(tenants_self_service), "no", 0, 0, NULL, false},
+    /* records: how often the purge job of the deletion lifecycle runs */
+    {"retention", "purge_interval", KT_DURATION, F(retention_purge_interval), "1h", 1, 0, NULL,
+     false},
 };
 
 #undef F

@@ -193,6 +193,8 @@ struct bw_config {
     char *tls_key;
     /* [tenants] (tenants feature) */
     bool tenants_self_service; /* any user may create organisations */
+    /* [retention] (records feature) */
+    int64_t retention_purge_interval; /* seconds between purge passes of bulwark serve */
 };
 
 struct bw_config_err {

@@ -170,3 +170,9 @@ enum bw_rc bw_store_meta_get(struct bw_tx *tx, const char *key, struct bw_buf *o
         return rc;
     return g.found ? BW_OK : BW_ERR_NOTFOUND;
 }
+
+/* records feature */
+enum bw_rc bw_store_checkpoint(struct bw_store *st)
+{
+    return st->ops->checkpoint != NULL ? st->ops->checkpoint(st->impl) : BW_ERR_UNSUPPORTED;
+}

@@ -47,6 +47,8 @@ struct bw_store_ops {
     int64_t (*row_int)(const struct bw_row *row, size_t col);
     const char *(*row_text)(const struct bw_row *row, size_t col, size_t *len);
     const void *(*row_blob)(const struct bw_row *row, size_t col, size_t *len);
+    /* records feature: bw_store_checkpoint (NULL: unsupported) */
+    enum bw_rc (*checkpoint)(void *impl);
 };
 
 /* A transaction handle as seen by store.c; drivers embed it first in theirs. */
