@@ -50,6 +50,15 @@ static const struct bw_cli_cmd commands[] = {
      "Prints every key after applying bulwark.conf, BULWARK_<SECTION>_<KEY> variables\n"
      "and -o flags; exits 1 naming file, line and key if any of them is invalid.\n",
      bw_cmd_config},
+    /* records feature */
+    {"key", "rotate the master key of record data; list the key inventory",
+     "Subcommands:\n"
+     "  key rotate         write a new master key version (keys/master-N.key) and rewrap\n"
+     "                     every organisation key under it, audited as key.rotated; safe\n"
+     "                     while `bulwark serve` runs. Older versions stay, retired.\n"
+     "  key list           the key inventory: kind, scope, version, activated, retired,\n"
+     "                     destroyed (with --json as an array); never key material\n",
+     bw_cmd_key},
 };
 
 void bw_cli_error(const char *fmt, ...)

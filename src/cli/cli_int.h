@@ -54,5 +54,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_migrate(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_config(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_user(struct bw_cli *cli, int argc, char **argv);
+/* records feature: `bulwark key rotate|list` (cmd_key.c) */
+enum bw_rc bw_cmd_key(struct bw_cli *cli, int argc, char **argv);
 
 #endif
