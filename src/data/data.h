@@ -202,7 +202,7 @@ struct bw_record_page {
     struct json_t *items;
     char last[BW_ID_LEN + 1];
     bool more;
-    bool integrity_fail;
+    bool integrity_fail; /* a record failed to open: audited, left out; fail the answer */
 };
 BW_MUST_CHECK enum bw_rc bw_record_list(struct bw_tx *tx, const struct bw_data_ctx *dc,
                                         const struct bw_collection *c, const char *after,
