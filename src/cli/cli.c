@@ -153,6 +153,15 @@ static const struct bw_cli_cmd commands[] = {
      "  backup prune       apply [retention] full_backups, incremental_backups, backup_log\n"
      "Options: --target SPEC overrides [backup] target (dir:/PATH or sftp://USER@HOST/PATH).\n",
      bw_cmd_backup},
+    /* records feature */
+    {"key", "rotate the master key of record data; list the key inventory",
+     "Subcommands:\n"
+     "  key rotate         write a new master key version (keys/master-N.key) and rewrap\n"
+     "                     every organisation key under it, audited as key.rotated; safe\n"
+     "                     while `bulwark serve` runs. Older versions stay, retired.\n"
+     "  key list           the key inventory: kind, scope, version, activated, retired,\n"
+     "                     destroyed (with --json as an array); never key material\n",
+     bw_cmd_key},
 };
 
 void bw_cli_error(const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "backup/backup.h"
 #include "crypto/crypto.h"
+#include "data/data.h"
 #include "http/http.h"
 #include "incident/incident.h"
 #include "store/store.h"
@@ -240,8 +241,12 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
            strchr(s.cfg.listen_host, ':') ? "[" : "", s.cfg.listen_host,
            strchr(s.cfg.listen_host, ':') ? "]" : "", s.cfg.listen_port,
            bw_store_driver(s.store), (long)getpid());
+    struct bw_retention *purge = NULL; /* records: the deletion lifecycle's purge job */
+    if (bw_retention_start(s.store, &s.cfg, &purge) != BW_OK)
+        bw_log(BW_LOG_ERROR, "retention.start", "cannot start the purge job");
     int sig = wait_for_signal();
     bw_log(BW_LOG_INFO, "server.stopping", "signal %d: finishing requests in flight", sig);
+    bw_retention_stop(purge);
     bw_http_stop(srv, 10000);
     bw_audit_timer_stop(atimer); /* after the last request: the final checkpoint covers it */
     bw_incident_worker_stop(worker);

@@ -304,6 +304,9 @@ static const struct key_def keys[] = {
     {"vuln", "triage", KT_DURATION, F(vuln_triage), "72h", 1, 0, NULL, false},
     {"vuln", "feed", KT_STRING, F(vuln_feed), "", 0, 0, check_feed_path, false},
     {"vuln", "scan_interval", KT_DURATION, F(vuln_scan_interval), "24h", 1, 0, NULL, false},
+    /* records: how often the purge job of the deletion lifecycle runs */
+    {"retention", "purge_interval", KT_DURATION, F(retention_purge_interval), "1h", 1, 0, NULL,
+     false},
 };
 
 #undef F

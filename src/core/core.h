@@ -245,6 +245,8 @@ struct bw_config {
     int64_t vuln_triage;
     char *vuln_feed;
     int64_t vuln_scan_interval;
+    /* [retention] (records feature) */
+    int64_t retention_purge_interval; /* seconds between purge passes of bulwark serve */
 };
 
 struct bw_config_err {

@@ -117,5 +117,66 @@ BW_MUST_CHECK enum bw_rc bw_keyring_backup_id(const struct bw_keyring *kr, const
 /* 256 pseudo-random words derived from the master key: the chunker's gear
  * table, so chunk boundaries (sizes) are keyed too. Not secret-grade. */
 BW_MUST_CHECK enum bw_rc bw_keyring_backup_gear(const struct bw_keyring *kr, uint64_t gear[256]);
+/* ---- envelope keys for record data (data issue; CONTROL: CRY-01, G-09) ----
+ * master key -> organisation key -> per-record data key, each AES-256-GCM.
+ * Master key versions: version 1 is derived from keys/master.key
+ * (crypto_kdf, context "bwdatakk"); `bulwark key rotate` adds
+ * keys/master-N.key (N >= 2, 256 random bits, 0600) and rewraps every
+ * organisation key under it. The keyring loads every version present and,
+ * when it meets a version it has not loaded (a rotation by another process
+ * while this one runs), rereads the keys directory once. Organisation and
+ * data keys leave this module only wrapped: callers store the wrapped bytes
+ * (in key tables apart from the record data, decision C6) and hand them
+ * back for each operation; unwrapped keys live in sodium_malloc memory for
+ * one call. Wrapping binds the owner: an organisation key wrapped for one
+ * organisation (or master version) never unwraps for another, a data key
+ * never for another record. */
+#define BW_WRAPPED_KEY_BYTES (32 + BW_SEAL_OVERHEAD)
+/* The newest master key version loaded (>= 1). */
+int bw_keyring_master_version(const struct bw_keyring *kr);
+/* Rereads the keys directory for master versions not loaded yet. */
+BW_MUST_CHECK enum bw_rc bw_keyring_master_refresh(const struct bw_keyring *kr);
+/* Writes keys/master-N.key with N one above the newest file present;
+ * *version = N. Does not load it (call bw_keyring_master_refresh). */
+BW_MUST_CHECK enum bw_rc bw_keyring_master_create(const char *keys_dir, int *version, char *why,
+                                                  size_t whylen);
+/* A new random organisation key wrapped under the newest master version
+ * (*mversion says which). */
+BW_MUST_CHECK enum bw_rc bw_keyring_orgkey_new(const struct bw_keyring *kr, const char *org_id,
+                                               int *mversion,
+                                               uint8_t wrapped[BW_WRAPPED_KEY_BYTES]);
+/* Unwraps an organisation key wrapped under master `from` and wraps it
+ * again under master `to` (rotation). BW_ERR_CRYPTO when it does not open. */
+BW_MUST_CHECK enum bw_rc bw_keyring_orgkey_rewrap(const struct bw_keyring *kr, const char *org_id,
+                                                  int from, const uint8_t in[BW_WRAPPED_KEY_BYTES],
+                                                  int to, uint8_t out[BW_WRAPPED_KEY_BYTES]);
+/* An organisation key as stored: borrowed. */
+struct bw_orgkey {
+    const char *org_id;
+    int mversion;
+    const uint8_t *wrapped; /* BW_WRAPPED_KEY_BYTES */
+};
+/* A new random data key for `record_id`, wrapped under the organisation key. */
+BW_MUST_CHECK enum bw_rc bw_keyring_datakey_new(const struct bw_keyring *kr,
+                                                const struct bw_orgkey *ok, const char *record_id,
+                                                uint8_t wrapped[BW_WRAPPED_KEY_BYTES]);
+/* Seals a record body under its data key with a fresh random nonce and
+ * associated data `aad` (organisation, collection, record, version):
+ * out[cap] gets nonce || ciphertext || tag (cap >= len + BW_SEAL_OVERHEAD). */
+BW_MUST_CHECK enum bw_rc bw_keyring_record_seal(const struct bw_keyring *kr,
+                                                const struct bw_orgkey *ok, const char *record_id,
+                                                const uint8_t dek[BW_WRAPPED_KEY_BYTES],
+                                                const void *aad, size_t aadlen,
+                                                const uint8_t *plain, size_t len, uint8_t *out,
+                                                size_t cap, size_t *out_len);
+/* Opens a body sealed by bw_keyring_record_seal into plain[cap] (the caller
+ * wipes it after use). BW_ERR_CRYPTO when any key or byte or the associated
+ * data differs: a body copied onto another row does not open. */
+BW_MUST_CHECK enum bw_rc bw_keyring_record_open(const struct bw_keyring *kr,
+                                                const struct bw_orgkey *ok, const char *record_id,
+                                                const uint8_t dek[BW_WRAPPED_KEY_BYTES],
+                                                const void *aad, size_t aadlen,
+                                                const uint8_t *sealed, size_t len, uint8_t *plain,
+                                                size_t cap, size_t *out_len);
 
 #endif

@@ -20,7 +20,11 @@ struct bw_keyring {
     uint8_t *master;   /* BW_MASTER_KEY_BYTES, sodium_malloc */
     uint8_t *sign_sk;  /* crypto_sign_SECRETKEYBYTES, sodium_malloc */
     uint8_t sign_pk[BW_SIGN_PUBLIC_BYTES];
+    struct data_masters *dm; /* record-data master key versions (envelope keys, below) */
 };
+
+static struct data_masters *dm_create(const char *keys_dir);
+static void dm_free(struct data_masters *dm);
 
 enum bw_rc bw_crypto_init(void)
 {
@@ -95,6 +99,7 @@ void bw_keyring_free(struct bw_keyring *kr)
         return;
     sodium_free(kr->master);
     sodium_free(kr->sign_sk);
+    dm_free(kr->dm);
     sodium_memzero(kr, sizeof(*kr));
     bw_free(kr);
 }
@@ -116,6 +121,8 @@ enum bw_rc bw_keyring_load(const char *keys_dir, struct bw_keyring **out, char *
                            crypto_sign_SECRETKEYBYTES, why, whylen);
     if (rc == BW_OK && crypto_sign_ed25519_sk_to_pk(kr->sign_pk, kr->sign_sk) != 0)
         rc = BW_ERR_CRYPTO;
+    if (rc == BW_OK && (kr->dm = dm_create(keys_dir)) == NULL)
+        rc = BW_ERR_NOMEM;
     if (rc == BW_OK) {
         sodium_mprotect_readonly(kr->master);
         sodium_mprotect_readonly(kr->sign_sk);
@@ -478,5 +485,357 @@ enum bw_rc bw_keyring_backup_gear(const struct bw_keyring *kr, uint64_t gear[256
         crypto_stream_chacha20_ietf((unsigned char *)gear, 256 * sizeof(uint64_t),
                                     (const unsigned char *)"bwgeartable1", k);
     sodium_free(k);
+    return rc;
+}
+
+/* ---- envelope keys for record data (data issue; CONTROL: CRY-01, G-09) -------
+ * master key version -> organisation key -> per-record data key. Version 1
+ * of the data master is a subkey of keys/master.key; rotation adds
+ * keys/master-N.key files. Unwrapped organisation and data keys exist only
+ * in sodium_malloc memory for the duration of one call. */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define DM_MAX 64                 /* master versions one process can hold */
+#define DM_CONTEXT "bwdatakk"     /* crypto_kdf context of version 1 */
+#define DM_SUBKEY_ID 3
+#define ENV_KEY_BYTES 32
+#define DEK_AAD_MAX 128
+
+struct data_masters {
+    pthread_mutex_t mu;
+    char keys_dir[4096];
+    int newest;               /* highest version loaded */
+    uint8_t *key[DM_MAX + 1]; /* index = version; sodium_malloc, read-only */
+};
+
+static void dm_free(struct data_masters *dm)
+{
+    if (dm == NULL)
+        return;
+    for (size_t i = 0; i <= DM_MAX; i++)
+        sodium_free(dm->key[i]);
+    pthread_mutex_destroy(&dm->mu);
+    bw_free(dm);
+}
+
+static enum bw_rc dm_load_file(struct data_masters *dm, int v)
+{
+    char name[32];
+    uint8_t *k = sodium_malloc(ENV_KEY_BYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    snprintf(name, sizeof(name), "master-%d.key", v);
+    enum bw_rc rc = read_key_file(dm->keys_dir, name, k, ENV_KEY_BYTES, NULL, 0);
+    if (rc != BW_OK) {
+        sodium_free(k);
+        return rc;
+    }
+    sodium_mprotect_readonly(k);
+    dm->key[v] = k;
+    dm->newest = v;
+    return BW_OK;
+}
+
+/* Loads versions above the newest until a file is missing. Holds dm->mu. */
+static enum bw_rc dm_scan(struct data_masters *dm)
+{
+    enum bw_rc rc = BW_OK;
+    while (rc == BW_OK && dm->newest < DM_MAX)
+        rc = dm_load_file(dm, dm->newest + 1);
+    return rc == BW_ERR_NOTFOUND ? BW_OK : rc;
+}
+
+static struct data_masters *dm_create(const char *keys_dir)
+{
+    struct data_masters *dm = bw_calloc(1, sizeof(*dm));
+    if (dm == NULL)
+        return NULL;
+    pthread_mutex_init(&dm->mu, NULL);
+    dm->newest = 1; /* version 1 is derived from master.key, never a file */
+    if (snprintf(dm->keys_dir, sizeof(dm->keys_dir), "%s", keys_dir) >=
+            (int)sizeof(dm->keys_dir) ||
+        dm_scan(dm) != BW_OK) {
+        dm_free(dm);
+        return NULL;
+    }
+    return dm;
+}
+
+int bw_keyring_master_version(const struct bw_keyring *kr)
+{
+    pthread_mutex_lock(&kr->dm->mu);
+    int v = kr->dm->newest;
+    pthread_mutex_unlock(&kr->dm->mu);
+    return v;
+}
+
+enum bw_rc bw_keyring_master_refresh(const struct bw_keyring *kr)
+{
+    pthread_mutex_lock(&kr->dm->mu);
+    enum bw_rc rc = dm_scan(kr->dm);
+    pthread_mutex_unlock(&kr->dm->mu);
+    return rc;
+}
+
+enum bw_rc bw_keyring_master_create(const char *keys_dir, int *version, char *why,
+                                    size_t whylen)
+{
+    char name[32], path[4096];
+    int v = 2;
+    for (; v <= DM_MAX; v++) {
+        snprintf(name, sizeof(name), "master-%d.key", v);
+        if (bw_sys_path(path, sizeof(path), keys_dir, name) != BW_OK)
+            return BW_ERR_TOOBIG;
+        if (access(path, F_OK) != 0)
+            break;
+    }
+    if (v > DM_MAX) {
+        bw_why(why, whylen, "%d master key versions exist already", DM_MAX);
+        return BW_ERR_TOOBIG;
+    }
+    uint8_t *k = sodium_malloc(ENV_KEY_BYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    randombytes_buf(k, ENV_KEY_BYTES);
+    enum bw_rc rc = write_key_file(keys_dir, name, k, ENV_KEY_BYTES, why, whylen);
+    sodium_free(k);
+    if (rc == BW_OK)
+        *version = v;
+    return rc;
+}
+
+/* The key-encryption key of master version v, copied into sodium_malloc
+ * memory the caller frees. */
+static enum bw_rc master_key(const struct bw_keyring *kr, int v, uint8_t **out)
+{
+    if (crypto_aead_aes256gcm_is_available() == 0)
+        return BW_ERR_UNSUPPORTED;
+    if (v < 1 || v > DM_MAX)
+        return BW_ERR_CRYPTO;
+    uint8_t *k = sodium_malloc(ENV_KEY_BYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    enum bw_rc rc = BW_OK;
+    if (v == 1) {
+        if (crypto_kdf_derive_from_key(k, ENV_KEY_BYTES, DM_SUBKEY_ID, DM_CONTEXT, kr->master) != 0)
+            rc = BW_ERR_CRYPTO;
+    } else {
+        pthread_mutex_lock(&kr->dm->mu);
+        if (kr->dm->key[v] == NULL && dm_scan(kr->dm) != BW_OK)
+            rc = BW_ERR_CRYPTO;
+        if (rc == BW_OK && kr->dm->key[v] == NULL)
+            rc = BW_ERR_CRYPTO; /* no such version: fails closed */
+        if (rc == BW_OK)
+            memcpy(k, kr->dm->key[v], ENV_KEY_BYTES);
+        pthread_mutex_unlock(&kr->dm->mu);
+    }
+    if (rc != BW_OK) {
+        sodium_free(k);
+        return rc;
+    }
+    *out = k;
+    return BW_OK;
+}
+
+/* AES-256-GCM with a fresh random nonce: out = nonce || ct || tag. */
+static enum bw_rc env_seal(const uint8_t *key, const void *aad, size_t aadlen,
+                           const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+                           size_t *out_len)
+{
+    unsigned long long clen = 0;
+    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
+        return BW_ERR_TOOBIG;
+    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
+    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len, aad, aadlen,
+                                      NULL, out, key) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
+    return BW_OK;
+}
+
+static enum bw_rc env_open(const uint8_t *key, const void *aad, size_t aadlen,
+                           const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
+                           size_t *out_len)
+{
+    unsigned long long mlen = 0;
+    if (len < BW_SEAL_OVERHEAD)
+        return BW_ERR_CRYPTO;
+    if (len - BW_SEAL_OVERHEAD > cap)
+        return BW_ERR_TOOBIG;
+    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
+                                      len - BW_SEAL_NONCE_BYTES, aad, aadlen, sealed, key) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = (size_t)mlen;
+    return BW_OK;
+}
+
+static size_t orgkey_aad(char out[DEK_AAD_MAX], const char *org_id, int v)
+{
+    int n = snprintf(out, DEK_AAD_MAX, "bw-orgkey:v1:%s:%d", org_id, v);
+    return n > 0 && n < DEK_AAD_MAX ? (size_t)n : 0;
+}
+
+static size_t dek_aad(char out[DEK_AAD_MAX], const char *org_id, const char *record_id)
+{
+    int n = snprintf(out, DEK_AAD_MAX, "bw-datakey:v1:%s:%s", org_id, record_id);
+    return n > 0 && n < DEK_AAD_MAX ? (size_t)n : 0;
+}
+
+/* Wraps a fresh random key under `kek` into wrapped[]. */
+static enum bw_rc wrap_new(const uint8_t *kek, const char *aad, size_t aadlen,
+                           uint8_t wrapped[BW_WRAPPED_KEY_BYTES])
+{
+    size_t n = 0;
+    uint8_t *k = sodium_malloc(ENV_KEY_BYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    randombytes_buf(k, ENV_KEY_BYTES);
+    enum bw_rc rc =
+        env_seal(kek, aad, aadlen, k, ENV_KEY_BYTES, wrapped, BW_WRAPPED_KEY_BYTES, &n);
+    sodium_free(k);
+    return rc == BW_OK && n != BW_WRAPPED_KEY_BYTES ? BW_ERR_INTERNAL : rc;
+}
+
+/* Unwraps into sodium_malloc memory the caller frees. */
+static enum bw_rc unwrap(const uint8_t *kek, const char *aad, size_t aadlen,
+                         const uint8_t wrapped[BW_WRAPPED_KEY_BYTES], uint8_t **out)
+{
+    size_t n = 0;
+    uint8_t *k = sodium_malloc(ENV_KEY_BYTES);
+    if (k == NULL)
+        return BW_ERR_NOMEM;
+    enum bw_rc rc =
+        env_open(kek, aad, aadlen, wrapped, BW_WRAPPED_KEY_BYTES, k, ENV_KEY_BYTES, &n);
+    if (rc == BW_OK && n != ENV_KEY_BYTES)
+        rc = BW_ERR_CRYPTO;
+    if (rc != BW_OK) {
+        sodium_free(k);
+        return rc;
+    }
+    *out = k;
+    return BW_OK;
+}
+
+enum bw_rc bw_keyring_orgkey_new(const struct bw_keyring *kr, const char *org_id, int *mversion,
+                                 uint8_t wrapped[BW_WRAPPED_KEY_BYTES])
+{
+    char aad[DEK_AAD_MAX];
+    uint8_t *kek = NULL;
+    int v = bw_keyring_master_version(kr);
+    size_t alen = orgkey_aad(aad, org_id, v);
+    if (alen == 0)
+        return BW_ERR_INVALID;
+    enum bw_rc rc = master_key(kr, v, &kek);
+    if (rc == BW_OK)
+        rc = wrap_new(kek, aad, alen, wrapped);
+    sodium_free(kek);
+    if (rc == BW_OK)
+        *mversion = v;
+    return rc;
+}
+
+enum bw_rc bw_keyring_orgkey_rewrap(const struct bw_keyring *kr, const char *org_id, int from,
+                                    const uint8_t in[BW_WRAPPED_KEY_BYTES], int to,
+                                    uint8_t out[BW_WRAPPED_KEY_BYTES])
+{
+    char a1[DEK_AAD_MAX], a2[DEK_AAD_MAX];
+    uint8_t *kek = NULL, *ok = NULL;
+    size_t n = 0, l1 = orgkey_aad(a1, org_id, from), l2 = orgkey_aad(a2, org_id, to);
+    if (l1 == 0 || l2 == 0)
+        return BW_ERR_INVALID;
+    enum bw_rc rc = master_key(kr, from, &kek);
+    if (rc == BW_OK)
+        rc = unwrap(kek, a1, l1, in, &ok);
+    sodium_free(kek);
+    kek = NULL;
+    if (rc == BW_OK)
+        rc = master_key(kr, to, &kek);
+    if (rc == BW_OK)
+        rc = env_seal(kek, a2, l2, ok, ENV_KEY_BYTES, out, BW_WRAPPED_KEY_BYTES, &n);
+    sodium_free(kek);
+    sodium_free(ok);
+    return rc;
+}
+
+/* The organisation key in sodium_malloc memory (caller frees). */
+static enum bw_rc orgkey_open(const struct bw_keyring *kr, const struct bw_orgkey *okr,
+                              uint8_t **out)
+{
+    char aad[DEK_AAD_MAX];
+    uint8_t *kek = NULL;
+    size_t alen = orgkey_aad(aad, okr->org_id, okr->mversion);
+    if (alen == 0)
+        return BW_ERR_INVALID;
+    enum bw_rc rc = master_key(kr, okr->mversion, &kek);
+    if (rc == BW_OK)
+        rc = unwrap(kek, aad, alen, okr->wrapped, out);
+    sodium_free(kek);
+    return rc;
+}
+
+enum bw_rc bw_keyring_datakey_new(const struct bw_keyring *kr, const struct bw_orgkey *okr,
+                                  const char *record_id, uint8_t wrapped[BW_WRAPPED_KEY_BYTES])
+{
+    char aad[DEK_AAD_MAX];
+    uint8_t *ok = NULL;
+    size_t alen = dek_aad(aad, okr->org_id, record_id);
+    if (alen == 0)
+        return BW_ERR_INVALID;
+    enum bw_rc rc = orgkey_open(kr, okr, &ok);
+    if (rc == BW_OK)
+        rc = wrap_new(ok, aad, alen, wrapped);
+    sodium_free(ok);
+    return rc;
+}
+
+/* The record's data key in sodium_malloc memory (caller frees). */
+static enum bw_rc datakey_open(const struct bw_keyring *kr, const struct bw_orgkey *okr,
+                               const char *record_id, const uint8_t dek[BW_WRAPPED_KEY_BYTES],
+                               uint8_t **out)
+{
+    char aad[DEK_AAD_MAX];
+    uint8_t *ok = NULL;
+    size_t alen = dek_aad(aad, okr->org_id, record_id);
+    if (alen == 0)
+        return BW_ERR_INVALID;
+    enum bw_rc rc = orgkey_open(kr, okr, &ok);
+    if (rc == BW_OK)
+        rc = unwrap(ok, aad, alen, dek, out);
+    sodium_free(ok);
+    return rc;
+}
+
+enum bw_rc bw_keyring_record_seal(const struct bw_keyring *kr, const struct bw_orgkey *okr,
+                                  const char *record_id, const uint8_t dek[BW_WRAPPED_KEY_BYTES],
+                                  const void *aad, size_t aadlen, const uint8_t *plain,
+                                  size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+    uint8_t *k = NULL;
+    size_t n = 0;
+    enum bw_rc rc = datakey_open(kr, okr, record_id, dek, &k);
+    if (rc == BW_OK)
+        rc = env_seal(k, aad, aadlen, plain, len, out, cap, &n);
+    sodium_free(k);
+    if (rc == BW_OK)
+        *out_len = n;
+    return rc;
+}
+
+enum bw_rc bw_keyring_record_open(const struct bw_keyring *kr, const struct bw_orgkey *okr,
+                                  const char *record_id, const uint8_t dek[BW_WRAPPED_KEY_BYTES],
+                                  const void *aad, size_t aadlen, const uint8_t *sealed,
+                                  size_t len, uint8_t *plain, size_t cap, size_t *out_len)
+{
+    uint8_t *k = NULL;
+    size_t n = 0;
+    enum bw_rc rc = datakey_open(kr, okr, record_id, dek, &k);
+    if (rc == BW_OK)
+        rc = env_open(k, aad, aadlen, sealed, len, plain, cap, &n);
+    sodium_free(k);
+    if (rc == BW_OK)
+        *out_len = n;
     return rc;
 }

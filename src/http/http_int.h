@@ -288,5 +288,17 @@ enum bw_rc bw_api_vuln_rate(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_vuln_report(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_vuln_report_get(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_sbom(struct bw_req *req, struct bw_resp *resp);
+/* ---- records (api_records.c): collections, records, export ------------------ */
+enum bw_rc bw_api_collections(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_collection_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_collection_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_collection_set(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_records(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_record_create(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_record_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_record_put(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_record_delete(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_record_restore(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_org_export(struct bw_req *req, struct bw_resp *resp);
 
 #endif

@@ -79,6 +79,30 @@ const struct bw_route bw_routes[] = {
     {BW_GET, "/api/v1/vulnerability-reports/{id}", bw_api_vuln_report_get, BW_AUTH_REQUIRED,
      BW_ROUTE_ADMIN, 0},
     {BW_GET, "/api/v1/sbom", bw_api_sbom, BW_AUTH_REQUIRED, BW_ROUTE_ADMIN, 0},
+    /* records: collections, records, export (permissions: tenant/rbac.c, checked by
+       the handlers inside their transaction) */
+    {BW_GET, "/api/v1/orgs/{org}/collections", bw_api_collections, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_POST, "/api/v1/orgs/{org}/collections", bw_api_collection_create, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 65536},
+    {BW_GET, "/api/v1/orgs/{org}/collections/{c}", bw_api_collection_get, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_PUT, "/api/v1/orgs/{org}/collections/{c}", bw_api_collection_set, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 1024},
+    {BW_GET, "/api/v1/orgs/{org}/collections/{c}/records", bw_api_records, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
+    {BW_POST, "/api/v1/orgs/{org}/collections/{c}/records", bw_api_record_create,
+     BW_AUTH_REQUIRED, BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 0},
+    {BW_GET, "/api/v1/orgs/{org}/collections/{c}/records/{id}", bw_api_record_get,
+     BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK, 0},
+    {BW_PUT, "/api/v1/orgs/{org}/collections/{c}/records/{id}", bw_api_record_put,
+     BW_AUTH_REQUIRED, BW_ROUTE_JSON_BODY | BW_ROUTE_APIKEY_OK, 0},
+    {BW_DELETE, "/api/v1/orgs/{org}/collections/{c}/records/{id}", bw_api_record_delete,
+     BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK, 0},
+    {BW_POST, "/api/v1/orgs/{org}/collections/{c}/records/{id}/restore", bw_api_record_restore,
+     BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK, 0},
+    {BW_GET, "/api/v1/orgs/{org}/export", bw_api_org_export, BW_AUTH_REQUIRED,
+     BW_ROUTE_APIKEY_OK, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

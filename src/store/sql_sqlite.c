@@ -367,4 +367,89 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
     [BW_STMT_VULN_OVERDUE_ALL] =
         "SELECT id, title, severity, scope, due_at FROM bw_vulns WHERE status = 'open' "
         "AND due_at <= ?1 ORDER BY due_at LIMIT 1000",
+    /* records (data/) */
+    [BW_STMT_COLL_INSERT] =
+        "INSERT INTO bw_collections(org_id, name, classification, fields, created_at, "
+        "updated_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+    [BW_STMT_COLL_GET] =
+        "SELECT name, classification, fields, created_at, updated_at FROM bw_collections "
+        "WHERE org_id = ?1 AND name = ?2",
+    [BW_STMT_COLL_LIST] =
+        "SELECT name, classification, fields, created_at, updated_at FROM bw_collections "
+        "WHERE org_id = ?1 ORDER BY name",
+    [BW_STMT_COLL_SET_CLASS] =
+        "UPDATE bw_collections SET classification = ?3, updated_at = ?4 WHERE org_id = ?1 "
+        "AND name = ?2",
+    [BW_STMT_REC_INSERT] =
+        "INSERT INTO bw_records(org_id, collection, id, version, body, encrypted, "
+        "created_at, updated_at, created_by, updated_by) VALUES (?1, ?2, ?3, 1, ?4, ?5, "
+        "?6, ?6, ?7, ?7)",
+    [BW_STMT_REC_GET] =
+        "SELECT id, version, body, encrypted, created_at, updated_at, deleted_at FROM "
+        "bw_records WHERE org_id = ?1 AND collection = ?2 AND id = ?3",
+    [BW_STMT_REC_UPDATE] =
+        "UPDATE bw_records SET version = version + 1, body = ?5, encrypted = ?6, "
+        "updated_at = ?7, updated_by = ?8 WHERE org_id = ?1 AND collection = ?2 AND id = "
+        "?3 AND version = ?4 AND deleted_at IS NULL",
+    [BW_STMT_REC_SET_DELETED] =
+        "UPDATE bw_records SET deleted_at = ?4, updated_at = ?5, updated_by = ?6 WHERE "
+        "org_id = ?1 AND collection = ?2 AND id = ?3 AND (deleted_at IS NULL) = (?4 IS "
+        "NOT NULL)",
+    [BW_STMT_REC_LIST] =
+        "SELECT id, version, body, encrypted, created_at, updated_at, deleted_at FROM "
+        "bw_records WHERE org_id = ?1 AND collection = ?2 AND id > ?3 AND deleted_at IS "
+        "NULL ORDER BY id LIMIT ?4",
+    [BW_STMT_REC_PURGE_DUE] =
+        "SELECT org_id, collection, id FROM bw_records WHERE deleted_at IS NOT NULL AND "
+        "deleted_at <= ?1 ORDER BY deleted_at LIMIT ?2",
+    [BW_STMT_REC_PURGE] =
+        "DELETE FROM bw_records WHERE org_id = ?1 AND id = ?2 AND deleted_at IS NOT NULL "
+        "AND deleted_at <= ?3",
+    [BW_STMT_ORGKEY_GET] =
+        "SELECT mversion, wrapped FROM bw_org_keys WHERE org_id = ?1",
+    [BW_STMT_ORGKEY_INSERT] =
+        "INSERT INTO bw_org_keys(org_id, mversion, wrapped, created_at) VALUES (?1, ?2, "
+        "?3, ?4) ON CONFLICT(org_id) DO NOTHING",
+    [BW_STMT_ORGKEY_LIST] =
+        "SELECT org_id, mversion, wrapped FROM bw_org_keys ORDER BY org_id",
+    [BW_STMT_ORGKEY_SET] =
+        "UPDATE bw_org_keys SET mversion = ?3, wrapped = ?4, rotated_at = ?5 WHERE org_id "
+        "= ?1 AND mversion = ?2",
+    [BW_STMT_ORGKEY_DELETE] =
+        "DELETE FROM bw_org_keys WHERE org_id = ?1",
+    [BW_STMT_DATAKEY_GET] =
+        "SELECT wrapped FROM bw_data_keys WHERE org_id = ?1 AND record_id = ?2",
+    [BW_STMT_DATAKEY_INSERT] =
+        "INSERT INTO bw_data_keys(org_id, record_id, wrapped, created_at) VALUES (?1, ?2, "
+        "?3, ?4)",
+    [BW_STMT_DATAKEY_DELETE] =
+        "DELETE FROM bw_data_keys WHERE org_id = ?1 AND record_id = ?2",
+    [BW_STMT_KEYINV_INSERT] =
+        "INSERT INTO bw_key_inventory(kind, scope, version, created_at, activated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(kind, scope, version) DO NOTHING",
+    [BW_STMT_KEYINV_RETIRE] =
+        "UPDATE bw_key_inventory SET retired_at = ?4 WHERE kind = ?1 AND scope = ?2 AND "
+        "version < ?3 AND retired_at IS NULL",
+    [BW_STMT_KEYINV_DESTROY] =
+        "UPDATE bw_key_inventory SET destroyed_at = ?3, retired_at = coalesce(retired_at, "
+        "?3) WHERE kind = ?1 AND scope = ?2 AND destroyed_at IS NULL",
+    [BW_STMT_KEYINV_LIST] =
+        "SELECT kind, scope, version, created_at, activated_at, retired_at, destroyed_at "
+        "FROM bw_key_inventory ORDER BY kind, scope, version",
+    [BW_STMT_ORG_PURGE_DUE] =
+        "SELECT o.id FROM bw_organisations o WHERE o.deleted_at IS NOT NULL AND "
+        "o.deleted_at <= ?1 AND (EXISTS (SELECT 1 FROM bw_org_keys k WHERE k.org_id = "
+        "o.id) OR EXISTS (SELECT 1 FROM bw_collections c WHERE c.org_id = o.id)) LIMIT "
+        "100",
+    [BW_STMT_DATAKEY_DELETE_ORG] =
+        "DELETE FROM bw_data_keys WHERE org_id = ?1",
+    [BW_STMT_COLL_DELETE_ORG] =
+        "DELETE FROM bw_collections WHERE org_id = ?1",
+    [BW_STMT_REC_SET_BODY] =
+        "UPDATE bw_records SET body = ?4, encrypted = ?5 WHERE org_id = ?1 AND collection "
+        "= ?2 AND id = ?3",
+    [BW_STMT_REC_ALL] =
+        "SELECT id, version, body, encrypted, created_at, updated_at, deleted_at FROM "
+        "bw_records WHERE org_id = ?1 AND collection = ?2 AND id > ?3 ORDER BY id LIMIT "
+        "?4",
 };

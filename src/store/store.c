@@ -204,3 +204,9 @@ enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot, char
         return BW_ERR_UNSUPPORTED;
     return ops->load_snapshot(target, snapshot, why, whylen);
 }
+
+/* records feature */
+enum bw_rc bw_store_checkpoint(struct bw_store *st)
+{
+    return st->ops->checkpoint != NULL ? st->ops->checkpoint(st->impl) : BW_ERR_UNSUPPORTED;
+}

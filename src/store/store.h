@@ -212,6 +212,35 @@ enum bw_stmt {
     BW_STMT_SCAN_RUN_LAST, /* () -> (at) of the newest run */
     BW_STMT_VULN_OVERDUE_ALL, /* (now) -> (id, title, severity, scope, due_at) open and past due
         */
+    /* records (data/): collections, records, key store; every tenant statement binds org_id */
+    BW_STMT_COLL_INSERT, /* (org_id, name, classification, fields, created_at, created_by) */
+    BW_STMT_COLL_GET, /* (org_id, name) -> (name, classification, fields, created_at, updated_at) */
+    BW_STMT_COLL_LIST, /* (org_id) -> COLL_GET columns, by name */
+    BW_STMT_COLL_SET_CLASS, /* (org_id, name, classification, now) */
+    BW_STMT_REC_INSERT, /* (org_id, collection, id, body, encrypted, now, actor) version 1 */
+    BW_STMT_REC_GET, /* (org_id, collection, id) -> REC columns (id, version, body, encrypted, created_at, updated_at, deleted_at|NULL); deleted rows too; row locked until commit (PG) */
+    BW_STMT_REC_UPDATE, /* (org_id, collection, id, version, body, encrypted, now, actor) writes version+1 of a live record whose version is `version` */
+    BW_STMT_REC_SET_DELETED, /* (org_id, collection, id, deleted_at|NULL, now, actor) soft delete (live rows) or restore (deleted rows) */
+    BW_STMT_REC_LIST, /* (org_id, collection, after, limit) -> REC columns of live records with id > after, by id */
+    BW_STMT_REC_PURGE_DUE, /* (cutoff, limit) -> (org_id, collection, id) of records deleted at or before cutoff */
+    BW_STMT_REC_PURGE, /* (org_id, id, cutoff) removes a record deleted at or before cutoff */
+    BW_STMT_ORGKEY_GET, /* (org_id) -> (mversion, wrapped) */
+    BW_STMT_ORGKEY_INSERT, /* (org_id, mversion, wrapped, now); no-op when the organisation has a key */
+    BW_STMT_ORGKEY_LIST, /* () -> (org_id, mversion, wrapped) every organisation key */
+    BW_STMT_ORGKEY_SET, /* (org_id, old mversion, new mversion, wrapped, now) rewrap */
+    BW_STMT_ORGKEY_DELETE, /* (org_id) destroys the organisation key */
+    BW_STMT_DATAKEY_GET, /* (org_id, record_id) -> (wrapped) */
+    BW_STMT_DATAKEY_INSERT, /* (org_id, record_id, wrapped, now) */
+    BW_STMT_DATAKEY_DELETE, /* (org_id, record_id) destroys a record's data key */
+    BW_STMT_KEYINV_INSERT, /* (kind, scope, version, now) created and activated now; no-op when present */
+    BW_STMT_KEYINV_RETIRE, /* (kind, scope, below_version, now) retires active versions below */
+    BW_STMT_KEYINV_DESTROY, /* (kind, scope, now) marks every version of the key destroyed */
+    BW_STMT_KEYINV_LIST, /* () -> (kind, scope, version, created_at, activated_at, retired_at, destroyed_at) */
+    BW_STMT_ORG_PURGE_DUE, /* (cutoff) -> (org_id) organisations deleted at or before cutoff that still hold a key or data */
+    BW_STMT_DATAKEY_DELETE_ORG, /* (org_id) destroys every data key of an organisation */
+    BW_STMT_COLL_DELETE_ORG, /* (org_id) removes the collections (and, by cascade, records) of an organisation */
+    BW_STMT_REC_SET_BODY, /* (org_id, collection, id, body, encrypted) re-encodes a body in place (classification change) */
+    BW_STMT_REC_ALL, /* (org_id, collection, after, limit) -> REC columns of every record (deleted too) with id > after, by id */
     BW_STMT__COUNT
 };
 
@@ -346,5 +375,13 @@ BW_MUST_CHECK enum bw_rc bw_store_apply_changes(struct bw_store *st, const void 
  * (a new SQLite path, or an EMPTY PostgreSQL database URL). */
 BW_MUST_CHECK enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot,
                                                 char *why, size_t whylen);
+/* records feature: moves every committed page from the SQLite write-ahead
+ * log into the database file and truncates the log, so that pages of purged
+ * rows and destroyed keys do not linger in db/bulwark.db-wal (CONTROL:
+ * DATA-05). Waits for the writer; BW_ERR_BUSY when readers keep old
+ * snapshots open past the busy timeout (try again later).
+ * BW_ERR_UNSUPPORTED on PostgreSQL, whose WAL and checkpoints belong to the
+ * database server (the application role may not force them). */
+BW_MUST_CHECK enum bw_rc bw_store_checkpoint(struct bw_store *st);
 
 #endif

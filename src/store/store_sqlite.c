@@ -886,6 +886,26 @@ static enum bw_rc sq_load_snapshot(const char *target, const char *snapshot, cha
     return BW_OK;
 }
 
+/* records feature: a TRUNCATE checkpoint on the writer connection while no
+ * batch runs (the writer takes the leader's place for its duration). */
+static enum bw_rc sq_checkpoint(void *impl)
+{
+    struct sq_store *s = impl;
+    pthread_mutex_lock(&s->wmu);
+    while (s->leader_active)
+        pthread_cond_wait(&s->wcv, &s->wmu);
+    s->leader_active = true;
+    pthread_mutex_unlock(&s->wmu);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log,
+                                       &done);
+    pthread_mutex_lock(&s->wmu);
+    s->leader_active = false;
+    pthread_cond_broadcast(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+    return map_err(rc);
+}
+
 const struct bw_store_ops bw_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -907,4 +927,5 @@ const struct bw_store_ops bw_store_sqlite_ops = {
     .changelog = sq_changelog,
     .apply_changes = sq_apply_changes,
     .load_snapshot = sq_load_snapshot,
+    .checkpoint = sq_checkpoint,
 };
