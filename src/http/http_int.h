@@ -43,14 +43,19 @@ enum bw_auth {
                                     MFA enabled and verified in the session (CONTROL: AC-05) */
 #define BW_ROUTE_OFFLOAD (1u << 6) /* slow handler (password hashing): runs on the offload pool
                                       with the connection suspended, never on an HTTP worker */
+#define BW_ROUTE_IO (1u << 8) /* waits on durable store commits (audited record reads and
+                                 writes): runs on the I/O pool with the connection suspended, so
+                                 many such requests share one group commit instead of blocking
+                                 the few HTTP workers one fsync at a time */
 #define BW_ROUTE_APIKEY_OK (1u << 7) /* open to API keys (Authorization: ApiKey); other routes
                                         answer a key 403 (CONTROL: AC-04) */
 /* Every flag above, once: a new flag is added here too, and a bit used twice
  * fails the build (two branches once both took bit 6). */
 #define BW_ROUTE_FLAGS_ALL                                                                    \
     (BW_ROUTE_JSON_BODY | BW_ROUTE_TEXT | BW_ROUTE_EXPIRED_OK | BW_ROUTE_THROTTLED |            \
-     BW_ROUTE_MFA_PENDING_OK | BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD | BW_ROUTE_APIKEY_OK)
-_Static_assert(__builtin_popcount(BW_ROUTE_FLAGS_ALL) == 8, "route flags must be distinct bits");
+     BW_ROUTE_MFA_PENDING_OK | BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD | BW_ROUTE_APIKEY_OK |         \
+     BW_ROUTE_IO)
+_Static_assert(__builtin_popcount(BW_ROUTE_FLAGS_ALL) == 9, "route flags must be distinct bits");
 
 #define BW_MAX_PARAMS 6
 #define BW_MAX_PARAM_LEN 128

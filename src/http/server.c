@@ -42,7 +42,8 @@ struct bw_http_server {
     size_t nproxies;
     _Atomic int connections;
     _Atomic int requests; /* requests in flight, for graceful shutdown */
-    struct bw_offload *offload; /* slow handlers, off the HTTP workers */
+    struct bw_offload *offload; /* slow handlers (hashing), off the HTTP workers */
+    struct bw_offload *io;      /* handlers waiting on durable commits (BW_ROUTE_IO) */
 };
 
 /* SPEC 6.1 / CONTROL: APP-05, C10: sent on every response, errors included. */
@@ -661,7 +662,10 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         bw_resp_from_rc(resp, BW_ERR_INTERNAL);
 }
 
-/* Runs on the offload pool (offload.c) while the connection is suspended. */
+/* Offloaded I/O-bound handlers in flight at most: each waits in a group commit. */
+enum { BW_IO_THREADS = 64 };
+
+/* Runs on an offload pool (offload.c) while the connection is suspended. */
 static void offload_run(struct bw_req *req)
 {
     dispatch(req, &req->offload_resp);
@@ -715,11 +719,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES; /* already answered */
     if (req->early_status != 0)
         return send_problem(conn, req, req->early_status, req->early_detail);
-    if ((req->match.route->flags & BW_ROUTE_OFFLOAD) && srv->offload != NULL) {
+    struct bw_offload *pool = (req->match.route->flags & BW_ROUTE_OFFLOAD) ? srv->offload
+                              : (req->match.route->flags & BW_ROUTE_IO)    ? srv->io
+                                                                           : NULL;
+    if (pool != NULL) {
         bw_resp_init(&req->offload_resp);
         req->offloaded = true;
         MHD_suspend_connection(conn);
-        if (bw_offload_submit(srv->offload, req))
+        if (bw_offload_submit(pool, req))
             return MHD_YES;
         /* the queue is full: answer 429 on the next call, after resuming */
         if (bw_resp_problem(&req->offload_resp, 429, "too-many-requests",
@@ -810,6 +817,11 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
      * bounded queue turns an excess into 429 rather than unbounded memory. */
     unsigned ncpu = bw_sys_ncpu();
     enum bw_rc orc = bw_offload_start(ncpu * 2 + 2, 1024, offload_run, &srv->offload);
+    /* I/O pool: its threads mostly sleep in a group commit, so it is wide:
+     * how many audited record requests can share one fsync */
+    if (orc == BW_OK &&
+        (orc = bw_offload_start(BW_IO_THREADS, 4096, offload_run, &srv->io)) != BW_OK)
+        bw_offload_stop(srv->offload);
     if (orc != BW_OK) {
         bw_why(why, whylen, "cannot start the offload threads");
         close(fd);
@@ -832,6 +844,7 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
         bw_why(why, whylen, "cannot start the HTTPS server (certificate, key or TLS set-up)");
         close(fd);
         bw_offload_stop(srv->offload);
+        bw_offload_stop(srv->io);
         bw_free(srv);
         return BW_ERR_TLS;
     }
@@ -850,6 +863,7 @@ void bw_http_stop(struct bw_http_server *srv, unsigned grace_ms)
         nanosleep(&ts, NULL);
     }
     bw_offload_stop(srv->offload); /* runs what is queued: no connection stays suspended */
+    bw_offload_stop(srv->io);
     MHD_stop_daemon(srv->daemon);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
