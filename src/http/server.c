@@ -599,6 +599,15 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
     if (p->password_only && !(route->flags & BW_ROUTE_EXPIRED_OK))
         return deny(req, resp, "password-expired",
                                "the password has expired: change it first", NULL);
+    /* decision C3: with mfa.required_for_all every account enrols before it
+     * may do anything beyond its own sign-in routes (/api/v1/auth/..., /me) */
+    if (req->deps->cfg->mfa_required_for_all && !p->mfa_enabled &&
+        !(route->flags & BW_ROUTE_MFA_PENDING_OK) &&
+        strncmp(route->pattern, "/api/v1/auth/", 13) != 0)
+        return deny(req, resp, "mfa-required",
+                               "every account needs MFA here: enrol first "
+                               "(POST /api/v1/auth/mfa/enroll)",
+                               NULL);
     if (!(route->flags & BW_ROUTE_ADMIN))
         return BW_OK;
     /* CONTROL: AC-05 - administrators act only with a verified second factor */

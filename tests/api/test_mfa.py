@@ -367,6 +367,18 @@ def t_signup(api):
           "one anonymous user.created expected: %r" % ev)
 
 
+def t_required_for_all(api):
+    """with mfa.required_for_all = yes an account without MFA only reaches its auth routes"""
+    email = "all.a@example.com"
+    _, pw = ti.make_user(api, email)
+    tok = raw_login(api, email, pw)["token"]
+    check(api.me(tok).status == 200, "/users/me without MFA")
+    check(api.call("GET", ti.SESSIONS, token=tok).status == 200, "own sessions without MFA")
+    problem(api.call("GET", "/api/v1/orgs", token=tok), 403, "/mfa-required", "orgs without MFA")
+    secret, _ = enrol(api, tok)
+    check(api.call("GET", "/api/v1/orgs", token=tok).status == 200, "orgs after enrolment")
+
+
 def t_flood(api):
     """a wrong-password flood from many addresses does not starve /users/me"""
     email = "flood.m@example.com"
@@ -444,6 +456,8 @@ def main():
         runner.run_server(name, "mfa", [], tests, pg)
         runner.run_server(name, "signup", ["users.signup=yes"],
                           [t for t in [t_signup] if runner.selected(t)], pg)
+        runner.run_server(name, "mfa-all", ["mfa.required_for_all=yes"],
+                          [t for t in [t_required_for_all] if runner.selected(t)], pg)
     failed = [r for r in runner.results if not r[2]]
     sys.stderr.write("test_mfa: %d checks in %.1fs: %s\n" % (
         len(runner.results), time.monotonic() - t0,
