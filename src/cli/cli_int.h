@@ -89,5 +89,7 @@ enum bw_rc bw_cli_reg_error(const char *what, enum bw_rc rc, const struct bw_reg
 enum bw_rc bw_cmd_incident(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_vuln(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_sbom(struct bw_cli *cli, int argc, char **argv);
+/* compliance (cmd_check.c) */
+enum bw_rc bw_cmd_check(struct bw_cli *cli, int argc, char **argv);
 
 #endif

@@ -243,6 +243,11 @@ struct bw_config {
     int64_t vuln_triage;
     char *vuln_feed;
     int64_t vuln_scan_interval;
+    /* [compliance] and contacts (check) */
+    char *backup_copy_target;     /* second (off-site) backup target, "" = none (BCK-02) */
+    char *notify_emergency_phone; /* emergency phone of the security team (INC-05, C8) */
+    int64_t compliance_interval;  /* serve runs every check this often (G-11) */
+    int64_t compliance_first_delay;
 };
 
 struct bw_config_err {

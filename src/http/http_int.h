@@ -285,5 +285,9 @@ enum bw_rc bw_api_vuln_rate(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_vuln_report(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_vuln_report_get(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_sbom(struct bw_req *req, struct bw_resp *resp);
+/* Compliance (api_compliance.c: check). */
+enum bw_rc bw_api_compliance(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_compliance_history(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_compliance_assessment(struct bw_req *req, struct bw_resp *resp);
 
 #endif

@@ -212,6 +212,20 @@ enum bw_stmt {
     BW_STMT_SCAN_RUN_LAST, /* () -> (at) of the newest run */
     BW_STMT_VULN_OVERDUE_ALL, /* (now) -> (id, title, severity, scope, due_at) open and past due
         */
+    /* compliance (check: src/compliance/, migration 0012) */
+    BW_STMT_COMPL_INSERT, /* (id, at, trigger, actor, pass, fail, warning, not_applicable,
+        error, not_checked, results) */
+    BW_STMT_COMPL_LIST, /* (before_seq|0, limit) -> (seq, id, at, trigger, actor, pass, fail,
+        warning, not_applicable, error, not_checked) newest first */
+    BW_STMT_COMPL_BY_ID, /* (id) -> (seq, at, trigger, actor, results) */
+    BW_STMT_COMPL_LAST, /* () -> (at) of the newest assessment */
+    BW_STMT_COMPL_AUDIT_LAST, /* (action) -> (ts, outcome) of the newest event of one action */
+    BW_STMT_COMPL_APIKEYS, /* (now) -> (usable keys, of them without allow-list, without
+        expiry) */
+    BW_STMT_COMPL_ADMIN_MEMBERS, /* () -> (platform admins holding an organisation role) */
+    BW_STMT_COMPL_TASKS_OVERDUE, /* (now) -> (open tasks past due) */
+    BW_STMT_COMPL_INC_UNASSESSED, /* (aware_before) -> (open incidents without a significance
+        assessment, aware before the bound) */
     BW_STMT__COUNT
 };
 
