@@ -93,7 +93,7 @@ BW_CHECK(bw_chk_auth01)
     if (!read_users(env, o, &u))
         return BW_CTL_ERROR;
     bw_ev_int(o, "users", u.total);
-    bw_ev_int(o, "without_password_hash", u.bad_hash);
+    bw_ev_int(o, "without_argon2id", u.bad_hash);
     bw_ev_str(o, "login", "e-mail + password (POST /api/v1/auth/login)");
     if (u.bad_hash > 0) {
         bw_detail_add(o, "%lld account(s) without an Argon2id password", (long long)u.bad_hash);
