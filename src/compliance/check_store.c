@@ -16,7 +16,10 @@
 #include "compliance/compliance_int.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
+#include "sys/sys.h"
 #include "vuln/vuln.h"
+
+#include <sys/stat.h>
 
 #include <string.h>
 
@@ -580,6 +583,21 @@ BW_CHECK(bw_chk_log06)
     if (env->kr == NULL) {
         bw_detail_add(o, "the keys are not loaded: the chain cannot be verified");
         return BW_CTL_ERROR;
+    }
+    /* The verifier needs at least one signed checkpoint (store or file) to
+     * anchor the chain; without one nothing detects a truncated tail. */
+    struct counts cp = {.stmt = BW_STMT_AUDIT_CKPT_LATEST};
+    char file[4096];
+    struct stat fst;
+    if (!query(env, o, &cp))
+        return BW_CTL_ERROR;
+    if (!cp.found &&
+        (bw_sys_path(file, sizeof(file), env->data_dir, "audit/checkpoints.jsonl") != BW_OK ||
+         stat(file, &fst) != 0 || fst.st_size == 0)) {
+        bw_ev_int(o, "checkpoints", 0);
+        bw_detail_add(o, "no signed checkpoint yet: the chain is verified once 'bulwark serve' "
+                         "or 'bulwark audit checkpoint' has signed one");
+        return BW_CTL_WARNING;
     }
     bw_keyring_public(env->kr, pk);
     enum bw_rc rc = bw_audit_verify(env->store, env->kr, pk, &s, &rep);

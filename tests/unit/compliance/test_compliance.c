@@ -396,9 +396,19 @@ static enum bw_rc append_some(struct bw_tx *tx, void *arg)
 static void test_audit(void **state)
 {
     (void)state;
+    struct bw_audit_settings as = {.data_dir = dir,
+                                   .checkpoint_interval = 60,
+                                   .checkpoint_events = 1000,
+                                   .retention = 730 * 86400,
+                                   .syslog = ""};
+    char p[400];
     assert_int_equal(bw_store_write(st, append_some, NULL), BW_OK);
-    const char *s = run1("LOG-06", NULL, 0, NULL);
-    assert_true(strcmp(s, "pass") == 0 || strcmp(s, "warning") == 0);
+    expect("LOG-06", "warning", "no signed checkpoint yet");
+    path(p, sizeof(p), "audit");
+    (void)mkdir(p, 0700);
+    assert_int_equal(bw_audit_checkpoint(st, kr, &as, true, NULL), BW_OK);
+    expect("LOG-06", "pass", NULL);
+    assert_int_equal(bw_store_write(st, append_some, NULL), BW_OK);
     if (pg != NULL && pg[0])
         return; /* the edit below uses the SQLite file directly */
     sqlite3 *h = NULL;
