@@ -162,6 +162,17 @@ static const struct bw_cli_cmd commands[] = {
      "  key list           the key inventory: kind, scope, version, activated, retired,\n"
      "                     destroyed (with --json as an array); never key material\n",
      bw_cmd_key},
+    /* compliance (check) */
+    {"check", "run every control check against the live installation",
+     "Options:\n"
+     "  --control ID[,ID...]  run only these controls (e.g. AUTH-03,BCK-01)\n"
+     "  --json                the whole result as one JSON object\n"
+     "Each control of the catalogue (docs/COMPLIANCE.md) is checked against the effective\n"
+     "configuration, the data directory, the store, the backup target and the clock, and\n"
+     "reported as pass, fail, warning, not_applicable, error or not_checked with its\n"
+     "evidence. A full run is stored as a dated assessment (GET /api/v1/compliance/history).\n"
+     "Exit status 1 when any control fails or its check could not run; warnings do not fail.\n",
+     bw_cmd_check},
 };
 
 void bw_cli_error(const char *fmt, ...)

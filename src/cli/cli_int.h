@@ -91,5 +91,7 @@ enum bw_rc bw_cmd_vuln(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_sbom(struct bw_cli *cli, int argc, char **argv);
 /* records feature: `bulwark key rotate|list` (cmd_key.c) */
 enum bw_rc bw_cmd_key(struct bw_cli *cli, int argc, char **argv);
+/* compliance (cmd_check.c) */
+enum bw_rc bw_cmd_check(struct bw_cli *cli, int argc, char **argv);
 
 #endif

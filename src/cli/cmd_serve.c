@@ -8,6 +8,7 @@
  * SIGTERM/SIGINT to stop gracefully. Every refusal is one clear line.
  */
 #include "cli/cli_int.h"
+#include "compliance/compliance.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "backup/backup.h"
@@ -236,6 +237,13 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     if (bw_backup_sched_start(&s.cfg, s.store, s.keyring, cli->data_dir, &bsched, why,
                               sizeof(why)) != BW_OK)
         bw_log(BW_LOG_ERROR, "backup.failed", "scheduled backups are not running: %s", why);
+    /* compliance (check): every control once a day, stored as an assessment (G-11) */
+    struct bw_compliance_timer *ctimer = NULL;
+    struct bw_compliance_env cenv = {
+        .cfg = &s.cfg, .store = s.store, .kr = s.keyring, .data_dir = cli->data_dir};
+    if (bw_compliance_timer_start(&cenv, s.cfg.compliance_interval, s.cfg.compliance_first_delay,
+                                  &ctimer) != BW_OK)
+        bw_log(BW_LOG_ERROR, "compliance.failed", "scheduled compliance checks are not running");
     bw_log(BW_LOG_INFO, "server.started",
            "listening on https://%s%s%s:%u (store %s, pid %ld)",
            strchr(s.cfg.listen_host, ':') ? "[" : "", s.cfg.listen_host,
@@ -251,6 +259,7 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     bw_audit_timer_stop(atimer); /* after the last request: the final checkpoint covers it */
     bw_incident_worker_stop(worker);
     bw_backup_sched_stop(bsched);
+    bw_compliance_timer_stop(ctimer);
     state_cleanup(&s);
     bw_log(BW_LOG_INFO, "server.stopped", "clean shutdown");
     return BW_OK;

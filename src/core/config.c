@@ -172,6 +172,24 @@ static enum bw_rc check_feed_path(const char *v)
     return *v == '\0' ? BW_OK : check_relpath(v);
 }
 
+/* compliance (check): an optional second backup target and a phone number */
+static enum bw_rc check_copy_target(const char *v)
+{
+    return *v == '\0' ? BW_OK : check_target(v);
+}
+
+static enum bw_rc check_phone(const char *v)
+{
+    if (strlen(v) > 32)
+        return BW_ERR_INVALID;
+    for (const char *p = v; *p != '\0'; p++) {
+        if (!((*p >= '0' && *p <= '9') || *p == '+' || *p == ' ' || *p == '-' || *p == '(' ||
+              *p == ')'))
+            return BW_ERR_INVALID;
+    }
+    return BW_OK;
+}
+
 #define F(field) offsetof(struct bw_config, field)
 #define DAY (86400ULL)
 
@@ -306,6 +324,14 @@ static const struct key_def keys[] = {
     {"vuln", "scan_interval", KT_DURATION, F(vuln_scan_interval), "24h", 1, 0, NULL, false},
     /* records: how often the purge job of the deletion lifecycle runs */
     {"retention", "purge_interval", KT_DURATION, F(retention_purge_interval), "1h", 1, 0, NULL,
+     false},
+    /* [compliance] and contacts (check: bulwark check, GET /api/v1/compliance) */
+    {"backup", "copy_target", KT_STRING, F(backup_copy_target), "", 0, 0, check_copy_target,
+     false},
+    {"notify", "emergency_phone", KT_STRING, F(notify_emergency_phone), "", 0, 0, check_phone,
+     false},
+    {"compliance", "interval", KT_DURATION, F(compliance_interval), "24h", 60, 0, NULL, false},
+    {"compliance", "first_delay", KT_DURATION, F(compliance_first_delay), "5m", 1, DAY, NULL,
      false},
 };
 

@@ -247,6 +247,11 @@ struct bw_config {
     int64_t vuln_scan_interval;
     /* [retention] (records feature) */
     int64_t retention_purge_interval; /* seconds between purge passes of bulwark serve */
+    /* [compliance] and contacts (check) */
+    char *backup_copy_target;     /* second (off-site) backup target, "" = none (BCK-02) */
+    char *notify_emergency_phone; /* emergency phone of the security team (INC-05, C8) */
+    int64_t compliance_interval;  /* serve runs every check this often (G-11) */
+    int64_t compliance_first_delay;
 };
 
 struct bw_config_err {

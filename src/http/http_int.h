@@ -305,5 +305,9 @@ enum bw_rc bw_api_record_put(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_record_delete(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_record_restore(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_org_export(struct bw_req *req, struct bw_resp *resp);
+/* Compliance (api_compliance.c: check). */
+enum bw_rc bw_api_compliance(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_compliance_history(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_compliance_assessment(struct bw_req *req, struct bw_resp *resp);
 
 #endif

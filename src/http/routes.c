@@ -103,6 +103,13 @@ const struct bw_route bw_routes[] = {
      BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK | BW_ROUTE_IO, 0},
     {BW_GET, "/api/v1/orgs/{org}/export", bw_api_org_export, BW_AUTH_REQUIRED,
      BW_ROUTE_APIKEY_OK | BW_ROUTE_IO, 0},
+    /* compliance (check): live checks run on the offload pool (backup listing, chain verify) */
+    {BW_GET, "/api/v1/compliance", bw_api_compliance, BW_AUTH_REQUIRED,
+     BW_ROUTE_ADMIN | BW_ROUTE_OFFLOAD, 0},
+    {BW_GET, "/api/v1/compliance/history", bw_api_compliance_history, BW_AUTH_REQUIRED,
+     BW_ROUTE_ADMIN, 0},
+    {BW_GET, "/api/v1/compliance/history/{id}", bw_api_compliance_assessment, BW_AUTH_REQUIRED,
+     BW_ROUTE_ADMIN, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

@@ -457,4 +457,33 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "SELECT id, version, body, encrypted, created_at, updated_at, deleted_at FROM "
         "bw_records WHERE org_id = $1 AND collection = $2 AND id > $3 ORDER BY id LIMIT "
         "$4::bigint",
+    /* compliance (check: migration 0012) */
+    [BW_STMT_COMPL_INSERT] =
+        "INSERT INTO bw_compliance_assessments(id, at, trigger, actor, pass, fail, "
+        "warning, not_applicable, error, not_checked, results) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, $11)",
+    [BW_STMT_COMPL_LIST] =
+        "SELECT seq, id, at, trigger, actor, pass, fail, warning, not_applicable, error, "
+        "not_checked FROM bw_compliance_assessments WHERE $1::bigint = 0 OR seq < $1 "
+        "ORDER BY seq DESC LIMIT $2",
+    [BW_STMT_COMPL_BY_ID] =
+        "SELECT seq, at, trigger, actor, results FROM bw_compliance_assessments WHERE "
+        "id = $1",
+    [BW_STMT_COMPL_LAST] =
+        "SELECT at FROM bw_compliance_assessments ORDER BY seq DESC LIMIT 1",
+    [BW_STMT_COMPL_AUDIT_LAST] =
+        "SELECT ts, outcome FROM bw_audit_events WHERE action = $1 ORDER BY seq DESC "
+        "LIMIT 1",
+    [BW_STMT_COMPL_APIKEYS] =
+        "SELECT count(*), coalesce(sum(CASE WHEN allowed_ips = '' THEN 1 ELSE 0 END), 0), "
+        "coalesce(sum(CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END), 0) FROM bw_apikeys "
+        "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)",
+    [BW_STMT_COMPL_ADMIN_MEMBERS] =
+        "SELECT count(DISTINCT u.id) FROM bw_users u JOIN bw_memberships m ON m.user_id = "
+        "u.id WHERE u.platform_admin = 1",
+    [BW_STMT_COMPL_TASKS_OVERDUE] =
+        "SELECT count(*) FROM bw_tasks WHERE done_at IS NULL AND due_at <= $1",
+    [BW_STMT_COMPL_INC_UNASSESSED] =
+        "SELECT count(*) FROM bw_incidents WHERE significant IS NULL AND status <> "
+        "'closed' AND aware_at <= $1",
 };

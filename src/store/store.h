@@ -241,6 +241,20 @@ enum bw_stmt {
     BW_STMT_COLL_DELETE_ORG, /* (org_id) removes the collections (and, by cascade, records) of an organisation */
     BW_STMT_REC_SET_BODY, /* (org_id, collection, id, body, encrypted) re-encodes a body in place (classification change) */
     BW_STMT_REC_ALL, /* (org_id, collection, after, limit) -> REC columns of every record (deleted too) with id > after, by id */
+    /* compliance (check: src/compliance/, migration 0012) */
+    BW_STMT_COMPL_INSERT, /* (id, at, trigger, actor, pass, fail, warning, not_applicable,
+        error, not_checked, results) */
+    BW_STMT_COMPL_LIST, /* (before_seq|0, limit) -> (seq, id, at, trigger, actor, pass, fail,
+        warning, not_applicable, error, not_checked) newest first */
+    BW_STMT_COMPL_BY_ID, /* (id) -> (seq, at, trigger, actor, results) */
+    BW_STMT_COMPL_LAST, /* () -> (at) of the newest assessment */
+    BW_STMT_COMPL_AUDIT_LAST, /* (action) -> (ts, outcome) of the newest event of one action */
+    BW_STMT_COMPL_APIKEYS, /* (now) -> (usable keys, of them without allow-list, without
+        expiry) */
+    BW_STMT_COMPL_ADMIN_MEMBERS, /* () -> (platform admins holding an organisation role) */
+    BW_STMT_COMPL_TASKS_OVERDUE, /* (now) -> (open tasks past due) */
+    BW_STMT_COMPL_INC_UNASSESSED, /* (aware_before) -> (open incidents without a significance
+        assessment, aware before the bound) */
     BW_STMT__COUNT
 };
 
