@@ -94,4 +94,11 @@ enum bw_rc bw_cmd_key(struct bw_cli *cli, int argc, char **argv);
 /* compliance (cmd_check.c) */
 enum bw_rc bw_cmd_check(struct bw_cli *cli, int argc, char **argv);
 
+/* cfgaudit.c: records the effective configuration; a change since the last
+ * start is one config.changed audit event (old/new values, secrets masked). */
+struct bw_store;
+struct bw_keyring;
+BW_MUST_CHECK enum bw_rc bw_cli_audit_config(struct bw_store *st, const struct bw_keyring *kr,
+                                             const struct bw_config *cfg);
+
 #endif

@@ -221,6 +221,9 @@ enum bw_rc bw_cmd_serve(struct bw_cli *cli, int argc, char **argv)
     if (bw_audit_adopt_legacy(s.store, NULL) != BW_OK ||
         bw_audit_timer_start(s.store, s.keyring, &aset, &atimer) != BW_OK)
         bw_log(BW_LOG_ERROR, "audit.timer_failed", "audit checkpoints are not being signed");
+    /* CONTROL: LOG-04 - a configuration change since the last start is an event */
+    if (bw_cli_audit_config(s.store, s.keyring, &s.cfg) != BW_OK)
+        bw_log(BW_LOG_ERROR, "config.audit_failed", "cannot record the effective configuration");
     /* issue 7: detection, clocks, feed scan and notification delivery, off the request threads */
     struct bw_incident_worker *worker = NULL;
     if ((rc = bw_incident_worker_start(s.store, &s.cfg, cli->data_dir, &worker)) != BW_OK) {

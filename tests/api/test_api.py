@@ -695,6 +695,58 @@ class Cli(unittest.TestCase):
         self.assertIsNone(sanitizer_report(err), "sanitizer report:\n" + err)
         return p
 
+    def serve_briefly(self, data_dir, *extra, port=None):
+        """Starts serve, waits for /healthz, stops it with SIGTERM."""
+        port = port or harness.free_port()
+        args = [self.bulwark, "--data-dir", data_dir] + list(extra) + \
+            ["serve", "--listen", "127.0.0.1:%d" % port]
+        proc = subprocess.Popen(args, env=sanitizer_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    c = harness.HTTPSConnection(port, harness.client_context(), timeout=2)
+                    do_request(c, "GET", "/healthz")
+                    c.close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        self.assertIsNone(sanitizer_report(err), "sanitizer report:\n" + err)
+        return err
+
+    def test_config_changes_are_audited(self):
+        """LOG-04: a change of the effective configuration between two starts is
+        one config.changed event with old and new values, secrets masked."""
+        d = self.init()
+        tgt = ["-o", "backup.target=dir:" + self.tmp]
+        port = harness.free_port()  # the listen address is configuration too: keep it
+        self.serve_briefly(d, *tgt, port=port)
+        secret = "Whsec-" + "q7Zr" * 6
+        self.serve_briefly(d, *tgt, "-o", "session.idle_timeout=20m",
+                           "-o", "notify.webhook_secret=" + secret, port=port)
+        self.serve_briefly(d, *tgt, "-o", "session.idle_timeout=20m",
+                           "-o", "notify.webhook_secret=" + secret, port=port)  # no event
+        p = self.bw("--data-dir", d, "audit", "export", "--format", "jsonl")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        events = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+        base = [e for e in events if e["action"] == "config.baseline"]
+        changed = [e for e in events if e["action"] == "config.changed"]
+        self.assertEqual(len(base), 1, base)
+        self.assertEqual(len(changed), 1, changed)
+        det = changed[0]["details"]
+        det = json.loads(det) if isinstance(det, str) else det
+        got = {c["key"]: (c["old"], c["new"]) for c in det["changes"]}
+        self.assertEqual(got.get("session.idle_timeout"), ("30m", "20m"), got)
+        self.assertIn("notify.webhook_secret", got)
+        self.assertNotIn(secret, p.stdout)
+        for name in os.listdir(os.path.join(d, "db")):
+            with open(os.path.join(d, "db", name), "rb") as f:
+                self.assertNotIn(secret.encode(), f.read(), name)
+
     # -- init --
     def test_init_modes(self):
         d = self.init()
