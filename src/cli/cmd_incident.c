@@ -143,8 +143,8 @@ static enum bw_rc inc_rest(struct bw_cli *cli, const char *sub, struct bw_config
             rc = bw_incident_get(st, cfg, id, &j);
     } else if (strcmp(sub, "contain") == 0) {
         int en = tri_opt(o->v[14]);
-        rc = bw_incident_contain(st, cfg, &ctx, "cli", id, o->v[13], o->v[15], en != 0, &j,
-                                 &err);
+        rc = bw_incident_contain(st, cfg, &ctx, "cli", id, o->v[13], o->v[15], o->v[16],
+                                 en != 0, &j, &err);
     } else if (strcmp(sub, "report") == 0) {
         rc = bw_incident_report(st, cfg, id, o->v[10], &j, &err);
         if (rc == BW_OK && !cli->json) {
@@ -200,7 +200,7 @@ enum bw_rc bw_cmd_incident(struct bw_cli *cli, int argc, char **argv)
     static const char *const names[] = {
         "--title", "--severity", "--aware-at", "--significant", "--personal-data", "--note",
         "--to",    "--root-cause", "--lessons", "--body", "--kind", "--content", "--delay-reason",
-        "--action", "--enabled", "--user"};
+        "--action", "--enabled", "--user", "--org"};
     struct bw_cli_opts o;
     struct bw_config cfg;
     struct bw_store *st = NULL;

@@ -185,7 +185,7 @@ enum bw_rc bw_api_incident_submit(struct bw_req *req, struct bw_resp *resp)
 
 enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp)
 {
-    static const char *const allowed[] = {"action", "user", "enabled"};
+    static const char *const allowed[] = {"action", "user", "org", "enabled"};
     struct bw_field_errors fe = {.n = 0};
     struct bw_reg_err err = {"", ""};
     struct bw_audit_ctx ctx;
@@ -194,6 +194,7 @@ enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp)
     bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
     const char *action = bw_body_string(req->json, "action", 32, &len, &fe);
     const char *user = opt_string(req->json, "user", BW_EMAIL_MAX, &fe);
+    const char *org = opt_string(req->json, "org", BW_ID_LEN, &fe);
     json_t *en = json_object_get(req->json, "enabled");
     if (en != NULL && !json_is_boolean(en))
         bw_field_error(&fe, "enabled", "must be true or false");
@@ -203,10 +204,13 @@ enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp)
     bw_req_actor(req, actor);
     json_t *result = NULL;
     enum bw_rc rc = bw_incident_contain(req->deps->store, req->deps->cfg, &ctx, actor,
-                                        req->match.values[0], action, user,
+                                        req->match.values[0], action, user, org,
                                         en == NULL || json_is_true(en), &result, &err);
     return rc == BW_OK ? bw_resp_json(resp, 200, result)
-                       : bw_reg_answer(resp, rc, &err, err.field[0] ? "account" : "incident");
+                       : bw_reg_answer(resp, rc, &err,
+                                       strcmp(err.field, "org") == 0 ? "organisation"
+                                       : err.field[0]                ? "account"
+                                                                     : "incident");
 }
 
 enum bw_rc bw_api_incident_report(struct bw_req *req, struct bw_resp *resp)

@@ -117,14 +117,20 @@ BW_MUST_CHECK enum bw_rc bw_incident_submit(struct bw_store *st, const struct bw
 BW_MUST_CHECK enum bw_rc bw_incident_report(struct bw_store *st, const struct bw_config *cfg,
                                             const char *id, const char *kind,
                                             struct json_t **out, struct bw_reg_err *err);
-/* Containment actions (CONTROL: INC-02), audited with the incident:
- * "revoke_sessions" (user), "disable_account" (user), "read_only" (enabled).
- * `user` is an e-mail address. BW_ERR_NOTFOUND for an unknown incident or
- * user; BW_ERR_INVALID with err. */
+/* Containment actions (CONTROL: INC-02), audited with the incident
+ * (incident.containment, and a step "action"):
+ * "revoke_sessions" (user), "disable_account" (user), "read_only" (enabled),
+ * "revoke_org_apikeys" (org: every live key revoked, each audited
+ * apikey.revoked), "revoke_org_sessions" (org: every session of every
+ * member ended). `user` is an e-mail address, `org` an organisation id.
+ * The effect is checked inside the transaction (no live key / session
+ * left) and the result says so ("verified"). BW_ERR_NOTFOUND for an
+ * unknown incident, user or organisation (err.field names which);
+ * BW_ERR_INVALID with err; BW_ERR_CONFLICT for a closed incident. */
 BW_MUST_CHECK enum bw_rc bw_incident_contain(struct bw_store *st, const struct bw_config *cfg,
                                              const struct bw_audit_ctx *ctx, const char *actor,
                                              const char *id, const char *action,
-                                             const char *user, bool enabled,
+                                             const char *user, const char *org, bool enabled,
                                              struct json_t **result, struct bw_reg_err *err);
 
 /* ---- read-only mode (incident.c) ---------------------------------------------
