@@ -302,6 +302,12 @@ static const struct key_def keys[] = {
     {"vuln", "triage", KT_DURATION, F(vuln_triage), "72h", 1, 0, NULL, false},
     {"vuln", "feed", KT_STRING, F(vuln_feed), "", 0, 0, check_feed_path, false},
     {"vuln", "scan_interval", KT_DURATION, F(vuln_scan_interval), "24h", 1, 0, NULL, false},
+    /* incidents, second round (issue 7): INC-06 staff reports, G-16 recurrence review */
+    {"incident", "report_limit", KT_U64, F(incident_report_limit), "10", 1, 10000, NULL, false},
+    {"incident", "recurrence_window", KT_DURATION, F(incident_recurrence_window), "365d", 1, 0,
+     NULL, false},
+    {"incident", "recurrence_threshold", KT_U64, F(incident_recurrence_threshold), "2", 2, 1000,
+     NULL, false},
 };
 
 #undef F

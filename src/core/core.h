@@ -243,6 +243,10 @@ struct bw_config {
     int64_t vuln_triage;
     char *vuln_feed;
     int64_t vuln_scan_interval;
+    /* [incident] second round (issue 7): staff reports, quarterly recurrence review */
+    uint64_t incident_report_limit;
+    int64_t incident_recurrence_window;
+    uint64_t incident_recurrence_threshold;
 };
 
 struct bw_config_err {

@@ -222,6 +222,46 @@ enum bw_rc bw_api_incident_report(struct bw_req *req, struct bw_resp *resp)
     return rc == BW_OK ? bw_resp_json(resp, 200, o) : bw_reg_answer(resp, rc, &err, "incident");
 }
 
+/* CONTROL: INC-06 - any signed-in user (not an API key: the route row
+ * does not allow them) reports a suspicious event; the answer is a
+ * receipt, never the register. */
+enum bw_rc bw_api_incident_staff_report(struct bw_req *req, struct bw_resp *resp)
+{
+    static const char *const allowed[] = {"description"};
+    struct bw_field_errors fe = {.n = 0};
+    struct bw_reg_err err = {"", ""};
+    struct bw_audit_ctx ctx;
+    char id[BW_ID_LEN + 1], at[21];
+    size_t len = 0;
+    bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
+    const char *desc = bw_body_string(req->json, "description", BW_INC_NOTE_MAX, &len, &fe);
+    if (fe.n > 0)
+        return field_problem(resp, &fe);
+    bw_req_audit_ctx(req, &ctx);
+    enum bw_rc rc = bw_incident_staff_report(req->deps->store, req->deps->cfg, &ctx,
+                                             req->principal.user_id, req->principal.email, desc,
+                                             id, &err);
+    if (rc == BW_ERR_BUSY) {
+        rc = bw_resp_problem(resp, 429, "too-many-requests",
+                             "too many reports from this account in the last hour", NULL);
+        return rc == BW_OK ? bw_resp_header(resp, "Retry-After", "3600") : rc;
+    }
+    if (rc != BW_OK)
+        return bw_reg_answer(resp, rc, &err, "incident");
+    bw_time_format(bw_time_now(), at);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "status", "detected", "severity",
+                          "P4", "received_at", at);
+    return o != NULL ? bw_resp_json(resp, 201, o) : BW_ERR_NOMEM;
+}
+
+/* CONTROL: G-16 - the stored quarterly recurrence reviews */
+enum bw_rc bw_api_incident_reviews(struct bw_req *req, struct bw_resp *resp)
+{
+    json_t *o = NULL;
+    enum bw_rc rc = bw_incident_reviews(req->deps->store, &o);
+    return rc == BW_OK ? bw_resp_json(resp, 200, o) : rc;
+}
+
 enum bw_rc bw_api_overdue(struct bw_req *req, struct bw_resp *resp)
 {
     json_t *o = NULL;

@@ -29,6 +29,14 @@ What is attacked and checked, on SQLite and (with --pg-dir) PostgreSQL:
               tokens answer 401); a second organisation's key and member
               keep working; bad or unknown org ids change nothing (400/404);
               the same from `bulwark incident contain --org`
+  report      INC-06: a signed-in non-admin reports a suspicious event
+              (POST /api/v1/incidents/report): 201 receipt, a P4 `detected`
+              incident with the reporter recorded, audited and notified;
+              bad bodies 400, anonymous 401, API keys 403, the hourly limit
+              per reporter 429 with Retry-After
+  reviews     G-16: the worker stored the last quarter's recurrence review
+              at start (GET /api/v1/incident-reviews, admins only);
+              `incident review` finds it done, `incident reviews` lists it
   tamper      one audit row edited directly in the store (SQLite file or
               psql), `bulwark audit verify` exits 1 naming it, and the
               worker opens a P1 (audit_verify:trail) linking the
@@ -437,6 +445,78 @@ def t_contain(api, st):
            "--org", "0" * 26, expect=1)
 
 
+def t_report(api, st):
+    """staff report a suspicious event: P4 detected with the reporter, limits, refusals"""
+    srv, tok = api.srv, st["admin"]
+    uid, pw = ti.make_user(api, "staff-reporter@example.com")
+    utok = api.login("staff-reporter@example.com", pw, source="127.0.0.1")["token"]
+    path = "/api/v1/incidents/report"
+    text = "Caller pretending to be IT asked for my MFA code " + os.urandom(4).hex()
+    r = api.call("POST", path, {"description": text}, token=utok, source="127.0.0.1")
+    check(r.status == 201, "report: %d %r" % (r.status, r.body[:300]))
+    doc = r.json()
+    check(set(doc) == {"id", "status", "severity", "received_at"} and doc["status"] ==
+          "detected" and doc["severity"] == "P4", "receipt: %r" % doc)
+    inc = incident(api, tok, doc["id"])
+    check(inc["severity"] == "P4" and inc["status"] == "detected" and
+          inc["created_by"] == "user:" + uid and inc["steps"][0]["note"] == text and
+          "staff-reporter@example.com" in inc["title"], "reported incident: %r" % inc)
+    ev = [e for e in ti.audit(srv, action="incident.reported") if e["target"] == doc["id"]]
+    check(len(ev) == 1 and ev[0]["details"]["reporter"] == uid and
+          ev[0]["actor"] == "user:" + uid, "incident.reported: %r" % ev)
+    wait_for(lambda: [h for h in Hook.received if h[1] == "incident.opened" and
+                      h[2]["data"].get("incident") == doc["id"]], "on-call notified")
+    # the reporter still cannot read the register
+    problem(api.call("GET", "/api/v1/incidents/" + doc["id"], token=utok, source="127.0.0.1"),
+            403, what="reporter reading the incident")
+    before = len(incidents(api, tok))
+    for body in ({}, {"description": ""}, {"description": 5}, {"description": "x", "y": 1},
+                 {"description": "a\x00b"}, {"description": "x" * 4001}):
+        problem(api.call("POST", path, body, token=utok, source="127.0.0.1"), 400,
+                what="bad report %r" % (body if len(str(body)) < 60 else "long"))
+    problem(api.call("POST", path, {"description": "anon"}, source="127.0.0.1"), 401,
+            what="anonymous report")
+    key = json.loads(ti.cli(srv, "apikey", "create", "--org", st["org"], "--role", "editor",
+                            "--allow", "127.0.0.1/32", json_out=True).stdout)["key"]
+    api.remember(key)
+    problem(api.call("POST", path, {"description": "from a key"},
+                     headers={"Authorization": "ApiKey " + key}, source="127.0.0.1"), 403,
+            what="API-key report")
+    check(len(incidents(api, tok)) == before, "a refused report opened an incident")
+    # incident.report_limit=3 an hour per reporter
+    for i in range(2):
+        r = api.call("POST", path, {"description": "again %d" % i}, token=utok,
+                     source="127.0.0.1")
+        check(r.status == 201, "report %d: %d" % (i, r.status))
+    r = api.call("POST", path, {"description": "one too many"}, token=utok, source="127.0.0.1")
+    problem(r, 429, what="fourth report within the hour")
+    check(r.header("Retry-After") == "3600", "Retry-After: %r" % r.header("Retry-After"))
+    check(len(incidents(api, tok)) == before + 2, "the limited report opened an incident")
+
+
+def t_reviews(api, st):
+    """the quarterly recurrence review is stored by the worker and listed"""
+    srv, tok = api.srv, st["admin"]
+    items = wait_for(lambda: api.call("GET", "/api/v1/incident-reviews", token=tok,
+                                      source="127.0.0.1").json()["items"],
+                     "the worker's review of the last quarter")
+    check(len(items) == 1, "one review per quarter: %r" % items)
+    now = time.gmtime()
+    qm = (now.tm_mon - 1) // 3 * 3 + 1
+    want_end = "%04d-%02d-01T00:00:00Z" % (now.tm_year, qm)
+    check(items[0]["period_end"] == want_end and items[0]["actor"] == "system" and
+          items[0]["incidents"] == 0 and items[0]["repeats"] == 0, "review: %r" % items[0])
+    p = ti.cli(srv, "incident", "review", json_out=True)
+    check(p.stdout.strip() == "null", "a second review of the quarter: %r" % p.stdout)
+    p = ti.cli(srv, "incident", "reviews", json_out=True)
+    check(json.loads(p.stdout)["items"][0]["id"] == items[0]["id"], "cli reviews")
+    check(len(ti.audit(srv, action="incident.recurrence.review")) == 1, "review not audited")
+    uid, pw = ti.make_user(api, "not-admin-reviews@example.com")
+    utok = api.login("not-admin-reviews@example.com", pw, source="127.0.0.1")["token"]
+    problem(api.call("GET", "/api/v1/incident-reviews", token=utok, source="127.0.0.1"), 403,
+            what="non-admin reading the reviews")
+
+
 def t_tamper(api, st):
     """an audit row edited in the store + `bulwark audit verify` opens a P1"""
     srv, tok = api.srv, st["admin"]
@@ -493,7 +573,7 @@ def t_backup(api, st):
 
 
 TESTS = [t_bruteforce, t_webhook, t_smtp, t_workflow, t_intake, t_readonly, t_apikey, t_contain,
-         t_tamper, t_backup]
+         t_report, t_reviews, t_tamper, t_backup]
 
 
 def run_backend(args, pg_dir):
@@ -507,7 +587,7 @@ def run_backend(args, pg_dir):
     os.mkdir(backup_dir, 0o700)
     failed = 0
     overrides = ["backup.target=dir:" + backup_dir, "backup.log_interval=1s",
-                 "incident.apikey_denied_threshold=3",
+                 "incident.apikey_denied_threshold=3", "incident.report_limit=3",
                  # PostgreSQL has no change log: a short incremental interval makes the
                  # scheduler touch the (then missing) target soon
                  "backup.incremental=%s" % ("3s" if pg_dir else "daily"), "mfa.required_for_admins=no", "lockout.max_failures=3", "lockout.duration=60s",
