@@ -155,7 +155,8 @@ void bw_incident_prev_quarter(int64_t t, int64_t *start, int64_t *end);
  * quarter, unless it already has one: incidents closed in
  * [end - incident.recurrence_window, end) grouped by normalised root
  * cause; a group of at least incident.recurrence_threshold incidents with
- * one closed inside the quarter is a repeat. Stored (one per quarter),
+ * one closed inside the quarter is a repeat. Nothing happens while that
+ * window holds no closed incident. Stored (one per quarter),
  * audited incident.recurrence.review, repeats notified
  * (incident.recurrence). *out (may be NULL): the review when it ran now,
  * else JSON null. */

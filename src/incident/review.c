@@ -17,7 +17,8 @@
  * when it holds at least incident.recurrence_threshold incidents of which
  * at least one closed inside the quarter. The result is stored once per
  * quarter (a unique period makes a second run a no-op, also across
- * servers), audited and, when it found repeats, notified.
+ * servers), audited and, when it found repeats, notified. A window without
+ * closed incidents stores nothing (there is nothing to group).
  *
  * Trusts: the caller authenticated the reporter / authorised the actor.
  * Never logs or notifies the description itself beyond the incident note
@@ -220,6 +221,10 @@ static enum bw_rc review_fn(struct bw_tx *tx, void *arg)
     struct bw_val q[] = {BW_VINT(r->end - r->cfg->incident_recurrence_window), BW_VINT(r->end),
                          BW_VINT(CLOSED_MAX)};
     rc = bw_tx_query(tx, BW_STMT_INC_CLOSED_BETWEEN, q, 3, closed_row, r);
+    /* nothing closed in the window: nothing to review, nothing stored (and no
+     * event on a fresh installation); checked again next round */
+    if (rc != BW_OK || r->incidents == 0)
+        return rc;
     json_t *repeats = json_array();
     json_t *list = rc == BW_OK && repeats != NULL ? group_list(r, repeats) : NULL;
     char *text = list != NULL ? json_dumps(list, JSON_COMPACT) : NULL;

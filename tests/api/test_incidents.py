@@ -34,9 +34,13 @@ What is attacked and checked, on SQLite and (with --pg-dir) PostgreSQL:
               incident with the reporter recorded, audited and notified;
               bad bodies 400, anonymous 401, API keys 403, the hourly limit
               per reporter 429 with Retry-After
-  reviews     G-16: the worker stored the last quarter's recurrence review
-              at start (GET /api/v1/incident-reviews, admins only);
-              `incident review` finds it done, `incident reviews` lists it
+  reviews     G-16: no review while the last quarter holds no closed
+              incident; three incidents closed (two with one root cause in
+              different wording) and their closing moved into the last
+              quarter in the store: the worker stores one review flagging
+              that root cause as a repeat, notifies it (signed webhook),
+              audits it; `incident review` finds it done, `incident reviews`
+              lists it; non-admins 403
   tamper      one audit row edited directly in the store (SQLite file or
               psql), `bulwark audit verify` exits 1 naming it, and the
               worker opens a P1 (audit_verify:trail) linking the
@@ -47,6 +51,7 @@ What is attacked and checked, on SQLite and (with --pg-dir) PostgreSQL:
 """
 
 import argparse
+import calendar
 import hashlib
 import hmac
 import http.server
@@ -494,22 +499,58 @@ def t_report(api, st):
     check(len(incidents(api, tok)) == before + 2, "the limited report opened an incident")
 
 
+def close_incident(api, tok, title, cause):
+    r = api.call("POST", "/api/v1/incidents", {"title": title, "severity": "P3"}, token=tok,
+                 source="127.0.0.1")
+    check(r.status == 201, "open: %d %r" % (r.status, r.body[:200]))
+    iid = r.json()["id"]
+    for s_ in ("contained", "investigating", "remediated", "reported", "closed"):
+        body = {"to": s_, "note": "n"}
+        if s_ == "closed":
+            body.update(root_cause=cause, lessons="l")
+        r = api.call("POST", "/api/v1/incidents/%s/transition" % iid, body, token=tok,
+                     source="127.0.0.1")
+        check(r.status == 200, "transition %s: %d %r" % (s_, r.status, r.body[:200]))
+    return iid
+
+
 def t_reviews(api, st):
-    """the quarterly recurrence review is stored by the worker and listed"""
+    """G-16: the worker's quarterly review groups closed incidents and flags a repeat"""
     srv, tok = api.srv, st["admin"]
-    items = wait_for(lambda: api.call("GET", "/api/v1/incident-reviews", token=tok,
-                                      source="127.0.0.1").json()["items"],
-                     "the worker's review of the last quarter")
-    check(len(items) == 1, "one review per quarter: %r" % items)
+
+    def reviews():
+        r = api.call("GET", "/api/v1/incident-reviews", token=tok, source="127.0.0.1")
+        check(r.status == 200, "reviews: %d %r" % (r.status, r.body[:200]))
+        return r.json()["items"]
+    detect_rounds(2)
+    check(reviews() == [], "a review without closed incidents in the last quarter")
+    ids = [close_incident(api, tok, "phish %d" % i, c)
+           for i, c in enumerate(("Weak pw.", "  weak PW", "Vendor outage"))]
+    # their closing moves into the last quarter, as if they had closed then
     now = time.gmtime()
     qm = (now.tm_mon - 1) // 3 * 3 + 1
-    want_end = "%04d-%02d-01T00:00:00Z" % (now.tm_year, qm)
-    check(items[0]["period_end"] == want_end and items[0]["actor"] == "system" and
-          items[0]["incidents"] == 0 and items[0]["repeats"] == 0, "review: %r" % items[0])
+    q_start = calendar.timegm((now.tm_year, qm, 1, 0, 0, 0))
+    for iid in ids:
+        store_exec(srv, "UPDATE bw_incidents SET closed_at = ? WHERE id = ?",
+                   (q_start - 10 * 86400, iid))
+    items = wait_for(reviews, "the worker's review of the last quarter")
+    check(len(items) == 1, "one review per quarter: %r" % items)
+    rv = items[0]
+    check(rv["period_end"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(q_start)) and
+          rv["actor"] == "system" and rv["incidents"] == 3 and rv["repeats"] == 1,
+          "review: %r" % rv)
+    g = rv["root_causes"][0]
+    check(g["key"] == "weak pw" and g["repeat"] is True and g["count"] == 2 and
+          sorted(g["incidents"]) == sorted(ids[:2]), "repeat group: %r" % g)
+    check(rv["root_causes"][1]["repeat"] is False, "vendor outage flagged: %r" % rv)
+    hooks = wait_for(lambda: [h for h in Hook.received if h[1] == "incident.recurrence"],
+                     "the incident.recurrence webhook")
+    check(all(ok for ok, _, _ in hooks) and hooks[0][2]["data"]["review"] == rv["id"],
+          "recurrence webhook: %r" % hooks)
     p = ti.cli(srv, "incident", "review", json_out=True)
     check(p.stdout.strip() == "null", "a second review of the quarter: %r" % p.stdout)
     p = ti.cli(srv, "incident", "reviews", json_out=True)
-    check(json.loads(p.stdout)["items"][0]["id"] == items[0]["id"], "cli reviews")
+    check(json.loads(p.stdout)["items"][0]["id"] == rv["id"], "cli reviews")
     check(len(ti.audit(srv, action="incident.recurrence.review")) == 1, "review not audited")
     uid, pw = ti.make_user(api, "not-admin-reviews@example.com")
     utok = api.login("not-admin-reviews@example.com", pw, source="127.0.0.1")["token"]

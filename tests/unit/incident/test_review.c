@@ -186,6 +186,13 @@ static void test_recurrence_review(void **state)
     cfg.incident_recurrence_window = 365 * day;
     cfg.incident_recurrence_threshold = 2;
     bw_incident_prev_quarter(bw_time_now(), &s, &e);
+    /* nothing closed yet: no review, nothing stored */
+    assert_int_equal(bw_incident_review_if_due(st, &cfg, "system", &r), BW_OK);
+    assert_true(json_is_null(r));
+    json_decref(r);
+    assert_int_equal(bw_incident_reviews(st, &r), BW_OK);
+    assert_int_equal(json_array_size(json_object_get(r, "items")), 0);
+    json_decref(r);
     /* inside the reviewed quarter */
     closed_at(s + 10 * day, "Weak password.");
     closed_at(s + 20 * day, "  weak   PASSWORD ");
