@@ -111,9 +111,13 @@ static const struct bw_cli_cmd commands[] = {
      "                        gdpr_authority gdpr_subjects\n"
      "  incident contain ID --action revoke_sessions|disable_account --user EMAIL\n"
      "  incident contain ID --action read_only --enabled yes|no\n"
+     "  incident contain ID --action revoke_org_apikeys|revoke_org_sessions --org ORG_ID\n"
      "  incident report ID --kind gdpr_authority|nis2_early_warning|nis2_notification\n"
      "  incident detect | sweep | deliver\n"
-     "                     one round of the serve worker: detection rules, clocks, delivery\n",
+     "                     one round of the serve worker: detection rules, clocks, delivery\n"
+     "  incident review | reviews\n"
+     "                     run the recurring-incident review of the last quarter (null when\n"
+     "                     it exists) | list the stored reviews\n",
      bw_cmd_incident},
     {"vuln", "vulnerabilities: register, triage, close, feed scan",
      "Subcommands (ID = vulnerability id; output is JSON):\n"

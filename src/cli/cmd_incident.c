@@ -1,6 +1,7 @@
 /*
  * cmd_incident.c - `bulwark incident open|list|show|transition|assess|
- * submit|contain|report|overdue|detect|sweep|notifications|deliver`: the
+ * submit|contain|report|overdue|detect|sweep|notifications|deliver|review|
+ * reviews`: the
  * incident register from the command line, with actor "cli", and the
  * worker's rounds on demand (detection, clocks, delivery) for operators and
  * tests. Output is JSON (compact with --json, indented otherwise).
@@ -26,7 +27,7 @@ enum bw_rc bw_cli_open(struct bw_cli *cli, struct bw_config *cfg, struct bw_stor
 
 void bw_cli_print_json(const struct bw_cli *cli, json_t *o)
 {
-    char *s = json_dumps(o, cli->json ? JSON_COMPACT : JSON_INDENT(2));
+    char *s = json_dumps(o, JSON_ENCODE_ANY | (cli->json ? JSON_COMPACT : JSON_INDENT(2)));
     if (s != NULL)
         printf("%s\n", s);
     bw_free(s);
@@ -120,6 +121,11 @@ static enum bw_rc inc_rest(struct bw_cli *cli, const char *sub, struct bw_config
         rc = bw_incident_overdue(st, &j);
     } else if (strcmp(sub, "notifications") == 0) {
         rc = bw_notify_list(st, &j);
+    } else if (strcmp(sub, "reviews") == 0) {
+        rc = bw_incident_reviews(st, &j);
+    } else if (strcmp(sub, "review") == 0) {
+        /* CONTROL: G-16 - the quarterly review on demand (null: already done) */
+        rc = bw_incident_review_if_due(st, cfg, "cli", &j);
     } else if (strcmp(sub, "transition") == 0) {
         /* --to --note --root-cause --lessons */
         rc = bw_incident_transition(st, cfg, &ctx, "cli", id, o->v[6], o->v[5], o->v[7], o->v[8],
@@ -143,8 +149,8 @@ static enum bw_rc inc_rest(struct bw_cli *cli, const char *sub, struct bw_config
             rc = bw_incident_get(st, cfg, id, &j);
     } else if (strcmp(sub, "contain") == 0) {
         int en = tri_opt(o->v[14]);
-        rc = bw_incident_contain(st, cfg, &ctx, "cli", id, o->v[13], o->v[15], en != 0, &j,
-                                 &err);
+        rc = bw_incident_contain(st, cfg, &ctx, "cli", id, o->v[13], o->v[15], o->v[16],
+                                 en != 0, &j, &err);
     } else if (strcmp(sub, "report") == 0) {
         rc = bw_incident_report(st, cfg, id, o->v[10], &j, &err);
         if (rc == BW_OK && !cli->json) {
@@ -200,7 +206,7 @@ enum bw_rc bw_cmd_incident(struct bw_cli *cli, int argc, char **argv)
     static const char *const names[] = {
         "--title", "--severity", "--aware-at", "--significant", "--personal-data", "--note",
         "--to",    "--root-cause", "--lessons", "--body", "--kind", "--content", "--delay-reason",
-        "--action", "--enabled", "--user"};
+        "--action", "--enabled", "--user", "--org"};
     struct bw_cli_opts o;
     struct bw_config cfg;
     struct bw_store *st = NULL;

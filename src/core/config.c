@@ -333,6 +333,12 @@ static const struct key_def keys[] = {
     {"compliance", "interval", KT_DURATION, F(compliance_interval), "24h", 60, 0, NULL, false},
     {"compliance", "first_delay", KT_DURATION, F(compliance_first_delay), "5m", 1, DAY, NULL,
      false},
+    /* incidents, second round (issue 7): INC-06 staff reports, G-16 recurrence review */
+    {"incident", "report_limit", KT_U64, F(incident_report_limit), "10", 1, 10000, NULL, false},
+    {"incident", "recurrence_window", KT_DURATION, F(incident_recurrence_window), "365d", 1, 0,
+     NULL, false},
+    {"incident", "recurrence_threshold", KT_U64, F(incident_recurrence_threshold), "2", 2, 1000,
+     NULL, false},
 };
 
 #undef F

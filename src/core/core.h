@@ -252,6 +252,10 @@ struct bw_config {
     char *notify_emergency_phone; /* emergency phone of the security team (INC-05, C8) */
     int64_t compliance_interval;  /* serve runs every check this often (G-11) */
     int64_t compliance_first_delay;
+    /* [incident] second round (issue 7): staff reports, quarterly recurrence review */
+    uint64_t incident_report_limit;
+    int64_t incident_recurrence_window;
+    uint64_t incident_recurrence_threshold;
 };
 
 struct bw_config_err {

@@ -185,7 +185,7 @@ enum bw_rc bw_api_incident_submit(struct bw_req *req, struct bw_resp *resp)
 
 enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp)
 {
-    static const char *const allowed[] = {"action", "user", "enabled"};
+    static const char *const allowed[] = {"action", "user", "org", "enabled"};
     struct bw_field_errors fe = {.n = 0};
     struct bw_reg_err err = {"", ""};
     struct bw_audit_ctx ctx;
@@ -194,6 +194,7 @@ enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp)
     bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
     const char *action = bw_body_string(req->json, "action", 32, &len, &fe);
     const char *user = opt_string(req->json, "user", BW_EMAIL_MAX, &fe);
+    const char *org = opt_string(req->json, "org", BW_ID_LEN, &fe);
     json_t *en = json_object_get(req->json, "enabled");
     if (en != NULL && !json_is_boolean(en))
         bw_field_error(&fe, "enabled", "must be true or false");
@@ -203,10 +204,13 @@ enum bw_rc bw_api_incident_contain(struct bw_req *req, struct bw_resp *resp)
     bw_req_actor(req, actor);
     json_t *result = NULL;
     enum bw_rc rc = bw_incident_contain(req->deps->store, req->deps->cfg, &ctx, actor,
-                                        req->match.values[0], action, user,
+                                        req->match.values[0], action, user, org,
                                         en == NULL || json_is_true(en), &result, &err);
     return rc == BW_OK ? bw_resp_json(resp, 200, result)
-                       : bw_reg_answer(resp, rc, &err, err.field[0] ? "account" : "incident");
+                       : bw_reg_answer(resp, rc, &err,
+                                       strcmp(err.field, "org") == 0 ? "organisation"
+                                       : err.field[0]                ? "account"
+                                                                     : "incident");
 }
 
 enum bw_rc bw_api_incident_report(struct bw_req *req, struct bw_resp *resp)
@@ -216,6 +220,46 @@ enum bw_rc bw_api_incident_report(struct bw_req *req, struct bw_resp *resp)
     enum bw_rc rc = bw_incident_report(req->deps->store, req->deps->cfg, req->match.values[0],
                                        req->match.values[1], &o, &err);
     return rc == BW_OK ? bw_resp_json(resp, 200, o) : bw_reg_answer(resp, rc, &err, "incident");
+}
+
+/* CONTROL: INC-06 - any signed-in user (not an API key: the route row
+ * does not allow them) reports a suspicious event; the answer is a
+ * receipt, never the register. */
+enum bw_rc bw_api_incident_staff_report(struct bw_req *req, struct bw_resp *resp)
+{
+    static const char *const allowed[] = {"description"};
+    struct bw_field_errors fe = {.n = 0};
+    struct bw_reg_err err = {"", ""};
+    struct bw_audit_ctx ctx;
+    char id[BW_ID_LEN + 1], at[21];
+    size_t len = 0;
+    bw_body_only(req->json, allowed, BW_ARRAY_LEN(allowed), &fe);
+    const char *desc = bw_body_string(req->json, "description", BW_INC_NOTE_MAX, &len, &fe);
+    if (fe.n > 0)
+        return field_problem(resp, &fe);
+    bw_req_audit_ctx(req, &ctx);
+    enum bw_rc rc = bw_incident_staff_report(req->deps->store, req->deps->cfg, &ctx,
+                                             req->principal.user_id, req->principal.email, desc,
+                                             id, &err);
+    if (rc == BW_ERR_BUSY) {
+        rc = bw_resp_problem(resp, 429, "too-many-requests",
+                             "too many reports from this account in the last hour", NULL);
+        return rc == BW_OK ? bw_resp_header(resp, "Retry-After", "3600") : rc;
+    }
+    if (rc != BW_OK)
+        return bw_reg_answer(resp, rc, &err, "incident");
+    bw_time_format(bw_time_now(), at);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", id, "status", "detected", "severity",
+                          "P4", "received_at", at);
+    return o != NULL ? bw_resp_json(resp, 201, o) : BW_ERR_NOMEM;
+}
+
+/* CONTROL: G-16 - the stored quarterly recurrence reviews */
+enum bw_rc bw_api_incident_reviews(struct bw_req *req, struct bw_resp *resp)
+{
+    json_t *o = NULL;
+    enum bw_rc rc = bw_incident_reviews(req->deps->store, &o);
+    return rc == BW_OK ? bw_resp_json(resp, 200, o) : rc;
 }
 
 enum bw_rc bw_api_overdue(struct bw_req *req, struct bw_resp *resp)

@@ -310,4 +310,8 @@ enum bw_rc bw_api_compliance(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_compliance_history(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_compliance_assessment(struct bw_req *req, struct bw_resp *resp);
 
+/* incidents, second round (issue 7): staff reports (INC-06), recurrence reviews (G-16) */
+enum bw_rc bw_api_incident_staff_report(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_incident_reviews(struct bw_req *req, struct bw_resp *resp);
+
 #endif

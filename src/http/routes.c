@@ -110,6 +110,12 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_ADMIN, 0},
     {BW_GET, "/api/v1/compliance/history/{id}", bw_api_compliance_assessment, BW_AUTH_REQUIRED,
      BW_ROUTE_ADMIN, 0},
+    /* incidents, second round (issue 7): any signed-in user reports a suspicious event
+     * (INC-06); the quarterly recurrence reviews (G-16) */
+    {BW_POST, "/api/v1/incidents/report", bw_api_incident_staff_report, BW_AUTH_REQUIRED,
+     BW_ROUTE_JSON_BODY, 8192},
+    {BW_GET, "/api/v1/incident-reviews", bw_api_incident_reviews, BW_AUTH_REQUIRED,
+     BW_ROUTE_ADMIN, 0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

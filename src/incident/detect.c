@@ -10,9 +10,13 @@
  * transaction, so a crash repeats a batch at most, and linking is
  * idempotent.
  *
- * Rules whose events other branches write (audit.verify.failed,
- * backup.failed / backup.completed, apikey.denied, record.read) fire as
- * soon as those events exist (docs/INCIDENTS.md).
+ * The rules read the events exactly as their writers emit them (the
+ * contract is the table in docs/INCIDENTS.md and docs/AUDIT.md):
+ * audit.verify.failed (src/audit/verify.c), backup.failed / backup.missed /
+ * backup.verified with outcome failure / backup.completed (src/backup/),
+ * apikey.denied (src/auth/apikey.c: actor "apikey:<id>", target the
+ * organisation, details.address) and record.read (records, issue 4:
+ * details.classification and optional details.count).
  *
  * Trusts the audit rows (they are ours); details are parsed with jansson
  * and only read. Also queues the G-15 e-mails of notify.user.* events.
@@ -36,6 +40,7 @@ struct ev {
     char action[64];
     char target[160];
     char remote[64];
+    char outcome[16];
     char *details; /* owned */
 };
 
@@ -63,6 +68,7 @@ static enum bw_rc scan_row(void *arg, const struct bw_row *row)
     bw_why(e->actor, sizeof(e->actor), "%s", bw_row_text(row, 2, NULL));
     bw_why(e->action, sizeof(e->action), "%s", bw_row_text(row, 3, NULL));
     bw_why(e->target, sizeof(e->target), "%s", bw_row_text(row, 4, NULL));
+    bw_why(e->outcome, sizeof(e->outcome), "%s", bw_row_text(row, 5, NULL));
     bw_why(e->remote, sizeof(e->remote), "%s", bw_row_text(row, 6, NULL));
     e->details = bw_strdup(bw_row_text(row, 7, NULL));
     s->n++;
@@ -84,13 +90,23 @@ struct window {
     size_t ntargets;
 };
 
-static bool confidential(const char *details)
+/* The number of confidential or restricted records one record.read event
+ * stands for: details.count (a list read, 1..BW_READS_MAX) or 1; 0 for
+ * other classifications or unreadable details. */
+#define BW_READS_MAX 100000
+static uint64_t confidential_reads(const char *details)
 {
     json_t *d = json_loads(details != NULL ? details : "{}", 0, NULL);
     const char *c = json_string_value(json_object_get(d, "classification"));
-    bool yes = c != NULL && (strcmp(c, "confidential") == 0 || strcmp(c, "restricted") == 0);
+    json_t *n = json_object_get(d, "count");
+    uint64_t reads = 0;
+    if (c != NULL && (strcmp(c, "confidential") == 0 || strcmp(c, "restricted") == 0))
+        reads = 1;
+    if (reads == 1 && json_is_integer(n) && json_integer_value(n) >= 0)
+        reads = json_integer_value(n) > BW_READS_MAX ? BW_READS_MAX
+                                                     : (uint64_t)json_integer_value(n);
     json_decref(d);
-    return yes;
+    return reads;
 }
 
 static enum bw_rc window_row(void *arg, const struct bw_row *row)
@@ -103,12 +119,13 @@ static enum bw_rc window_row(void *arg, const struct bw_row *row)
                                            : NULL;
     if (val != NULL && strcmp(val, w->group) != 0)
         return BW_OK;
-    if (w->confidential_only && !confidential(bw_row_text(row, 4, NULL)))
+    uint64_t weight = 1;
+    if (w->confidential_only && (weight = confidential_reads(bw_row_text(row, 4, NULL))) == 0)
         return BW_OK;
     if (w->nseq < EVIDENCE_MAX)
         w->seqs[w->nseq++] = bw_row_int(row, 0);
     if (!w->distinct_targets) {
-        w->count++;
+        w->count += weight;
         return BW_OK;
     }
     for (size_t i = 0; i < w->ntargets; i++) {
@@ -316,6 +333,24 @@ static enum bw_rc rule_admin_address(struct bw_tx *tx, struct run *r, const stru
     return fire(tx, r, "admin_new_address", group, "P4", title, &e->seq, 1);
 }
 
+/* CONTROL: BCK-07, G-05 - a failed or missed backup, a failed log shipment,
+ * prune or drill (backup.failed, target the backup name, "-", "change-log",
+ * "retention" or "drill"), a missed schedule (backup.missed) and a backup
+ * that no longer verifies (backup.verified, outcome failure): one open P2
+ * collects them all. */
+static enum bw_rc rule_backup(struct bw_tx *tx, struct run *r, const struct ev *e)
+{
+    char title[BW_INC_TITLE_MAX + 1];
+    json_t *d = json_loads(e->details != NULL ? e->details : "{}", 0, NULL);
+    const char *why = json_string_value(json_object_get(d, "reason"));
+    if (why == NULL)
+        why = json_string_value(json_object_get(d, "result"));
+    bw_why(title, sizeof(title), "Backup failure: %s %s%s%s", e->action, e->target,
+           why != NULL ? ": " : "", why != NULL ? why : "");
+    json_decref(d);
+    return fire(tx, r, "backup_failed", "backup", "P2", title, &e->seq, 1);
+}
+
 /* CONTROL: G-15 - password, MFA and e-mail changes are announced to the user */
 static enum bw_rc user_notice(struct bw_tx *tx, struct run *r, const struct ev *e)
 {
@@ -348,12 +383,13 @@ static enum bw_rc dispatch(struct bw_tx *tx, struct run *r, const struct ev *e)
     if (strcmp(a, "audit.verify.failed") == 0)
         return fire(tx, r, "audit_verify", "trail", "P1",
                     "Audit trail verification failed (possible tampering)", &e->seq, 1);
-    if (strcmp(a, "backup.failed") == 0)
-        return fire(tx, r, "backup_failed", "backup", "P2", "Backup failed", &e->seq, 1);
+    if (strcmp(a, "backup.failed") == 0 || strcmp(a, "backup.missed") == 0 ||
+        (strcmp(a, "backup.verified") == 0 && strcmp(e->outcome, "failure") == 0))
+        return rule_backup(tx, r, e);
     if (strcmp(a, "apikey.denied") == 0)
-        return rule_grouped(tx, r, e, "apikey_denied", BY_TARGET,
+        return rule_grouped(tx, r, e, "apikey_denied", BY_ACTOR,
                             c->incident_apikey_denied_threshold, c->incident_apikey_denied_window,
-                            "P3", ": API key used repeatedly from disallowed addresses");
+                            "P3", " used repeatedly from disallowed addresses");
     if (strcmp(a, "record.read") == 0)
         return rule_grouped(tx, r, e, "confidential_reads", BY_ACTOR,
                             c->incident_confidential_reads_threshold,
@@ -395,11 +431,11 @@ static enum bw_rc rule_rpo(struct bw_tx *tx, struct run *r)
  * look at each event alone. */
 static const char *group_of(const struct ev *e)
 {
-    if (strcmp(e->action, "auth.lockout") == 0 || strcmp(e->action, "apikey.denied") == 0)
+    if (strcmp(e->action, "auth.lockout") == 0)
         return e->target;
     if (strcmp(e->action, "auth.login.failed") == 0)
         return e->remote;
-    if (strcmp(e->action, "record.read") == 0)
+    if (strcmp(e->action, "record.read") == 0 || strcmp(e->action, "apikey.denied") == 0)
         return e->actor;
     return NULL;
 }

@@ -117,15 +117,54 @@ BW_MUST_CHECK enum bw_rc bw_incident_submit(struct bw_store *st, const struct bw
 BW_MUST_CHECK enum bw_rc bw_incident_report(struct bw_store *st, const struct bw_config *cfg,
                                             const char *id, const char *kind,
                                             struct json_t **out, struct bw_reg_err *err);
-/* Containment actions (CONTROL: INC-02), audited with the incident:
- * "revoke_sessions" (user), "disable_account" (user), "read_only" (enabled).
- * `user` is an e-mail address. BW_ERR_NOTFOUND for an unknown incident or
- * user; BW_ERR_INVALID with err. */
+/* Containment actions (CONTROL: INC-02), audited with the incident
+ * (incident.containment, and a step "action"):
+ * "revoke_sessions" (user), "disable_account" (user), "read_only" (enabled),
+ * "revoke_org_apikeys" (org: every live key revoked, each audited
+ * apikey.revoked), "revoke_org_sessions" (org: every session of every
+ * member ended). `user` is an e-mail address, `org` an organisation id.
+ * The effect is checked inside the transaction (no live key / session
+ * left) and the result says so ("verified"). BW_ERR_NOTFOUND for an
+ * unknown incident, user or organisation (err.field names which);
+ * BW_ERR_INVALID with err; BW_ERR_CONFLICT for a closed incident. */
 BW_MUST_CHECK enum bw_rc bw_incident_contain(struct bw_store *st, const struct bw_config *cfg,
                                              const struct bw_audit_ctx *ctx, const char *actor,
                                              const char *id, const char *action,
-                                             const char *user, bool enabled,
+                                             const char *user, const char *org, bool enabled,
                                              struct json_t **result, struct bw_reg_err *err);
+
+/* ---- staff reports and the recurrence review (review.c) -------------------------- */
+/* CONTROL: INC-06 - a signed-in user (id and e-mail of the session)
+ * reports a suspicious event: opens a P4 incident in `detected` with
+ * the description as its first note and the reporter recorded
+ * (created_by "user:<id>", reported_by), audited incident.opened +
+ * incident.reported, the security contacts notified (incident.opened).
+ * BW_ERR_INVALID with err for an empty or oversized description;
+ * BW_ERR_BUSY when the reporter already made incident.report_limit
+ * reports in the last hour. */
+BW_MUST_CHECK enum bw_rc bw_incident_staff_report(struct bw_store *st,
+                                                  const struct bw_config *cfg,
+                                                  const struct bw_audit_ctx *ctx,
+                                                  const char *user_id, const char *email,
+                                                  const char *description,
+                                                  char id[BW_ID_LEN + 1],
+                                                  struct bw_reg_err *err);
+/* The calendar quarter (UTC) before the one that holds t: [*start, *end). */
+void bw_incident_prev_quarter(int64_t t, int64_t *start, int64_t *end);
+/* CONTROL: G-16 - the recurring-incident review of the last complete
+ * quarter, unless it already has one: incidents closed in
+ * [end - incident.recurrence_window, end) grouped by normalised root
+ * cause; a group of at least incident.recurrence_threshold incidents with
+ * one closed inside the quarter is a repeat. Nothing happens while that
+ * window holds no closed incident. Stored (one per quarter),
+ * audited incident.recurrence.review, repeats notified
+ * (incident.recurrence). *out (may be NULL): the review when it ran now,
+ * else JSON null. */
+BW_MUST_CHECK enum bw_rc bw_incident_review_if_due(struct bw_store *st,
+                                                   const struct bw_config *cfg,
+                                                   const char *actor, struct json_t **out);
+/* The stored reviews, newest quarter first: {items, next_cursor}. */
+BW_MUST_CHECK enum bw_rc bw_incident_reviews(struct bw_store *st, struct json_t **out);
 
 /* ---- read-only mode (incident.c) ---------------------------------------------
  * A process-wide flag mirrored in the store (meta key server.read_only) so

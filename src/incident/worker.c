@@ -44,6 +44,10 @@ static void round_work(struct bw_incident_worker *w, int64_t *next_detect)
                    bw_rc_str(rc));
         if ((rc = bw_vuln_scan_if_due(w->st, w->cfg, w->data_dir)) != BW_OK)
             bw_log(BW_LOG_ERROR, "vuln.scan", "scheduled feed scan failed: %s", bw_rc_str(rc));
+        /* CONTROL: G-16 - the quarterly review runs once per quarter */
+        if ((rc = bw_incident_review_if_due(w->st, w->cfg, "system", NULL)) != BW_OK)
+            bw_log(BW_LOG_ERROR, "incident.review", "recurrence review failed: %s",
+                   bw_rc_str(rc));
     }
     struct bw_deliver_stats dl;
     if ((rc = bw_notify_deliver(w->st, w->cfg, &dl)) != BW_OK)

@@ -4,7 +4,8 @@
  * GOV-03), the significance / personal-data assessment with the report
  * facts (G-02), submissions to authorities with their SHA-256 (G-01,
  * INC-03), report drafts in Markdown and JSON, and the containment actions
- * (INC-02): end a user's sessions, disable an account, read-only mode.
+ * (INC-02): end a user's sessions, disable an account, revoke every API
+ * key of an organisation, end every session of its members, read-only mode.
  *
  * Trusts: the caller authorised the actor. Checks every input; each change
  * and its audit event share one transaction. The read-only flag is stored
@@ -14,6 +15,7 @@
 #include "auth/auth.h"
 #include "incident/incident_int.h"
 #include "store/store.h"
+#include "tenant/tenant.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -533,7 +535,7 @@ enum bw_rc bw_readonly_refresh(struct bw_store *st)
 struct contain_job {
     const struct bw_config *cfg;
     const struct bw_audit_ctx *ctx;
-    const char *actor, *id, *action, *user;
+    const char *actor, *id, *action, *user, *org;
     bool enabled;
     json_t *result;
     struct bw_reg_err *err;
@@ -566,6 +568,116 @@ static enum bw_rc contain_user(struct bw_tx *tx, struct contain_job *j, bool dis
     return rc;
 }
 
+/* The organisation named by the request; BW_ERR_INVALID / BW_ERR_NOTFOUND
+ * with the field error set otherwise. */
+static enum bw_rc contain_org_check(struct bw_tx *tx, struct contain_job *j)
+{
+    struct bw_org o;
+    if (j->org == NULL || !bw_id_valid(j->org)) {
+        bw_reg_err_set(j->err, "org", "the id of an organisation is required");
+        return BW_ERR_INVALID;
+    }
+    enum bw_rc rc = bw_org_get(tx, j->org, &o);
+    if (rc == BW_ERR_NOTFOUND)
+        bw_reg_err_set(j->err, "org", "no such organisation");
+    return rc;
+}
+
+static bool key_live(const json_t *k)
+{
+    json_t *rev = json_object_get(k, "revoked_at");
+    return rev == NULL || json_is_null(rev);
+}
+
+/* CONTROL: INC-02 - every live API key of the organisation revoked (each
+ * audited apikey.revoked); the effect is checked before the commit. */
+static enum bw_rc contain_org_keys(struct bw_tx *tx, struct contain_job *j)
+{
+    json_t *keys = NULL, *after = NULL, *k;
+    json_t *done = json_array();
+    size_t i;
+    enum bw_rc rc = done != NULL ? bw_apikey_list(tx, j->org, &keys) : BW_ERR_NOMEM;
+    json_array_foreach(keys, i, k) {
+        const char *kid = json_string_value(json_object_get(k, "id"));
+        if (rc != BW_OK || kid == NULL || !key_live(k))
+            continue;
+        rc = bw_apikey_revoke(tx, j->ctx, j->actor, j->org, kid);
+        if (rc == BW_OK && json_array_append_new(done, json_string(kid)) != 0)
+            rc = BW_ERR_NOMEM;
+    }
+    if (rc == BW_OK)
+        rc = bw_apikey_list(tx, j->org, &after);
+    json_array_foreach(after, i, k) {
+        if (rc == BW_OK && key_live(k))
+            rc = BW_ERR_INTERNAL; /* a key survived: roll back, never report success */
+    }
+    if (rc == BW_OK) {
+        j->result = json_pack("{s:s, s:s, s:O, s:b}", "action", j->action, "org", j->org,
+                              "revoked", done, "verified", true);
+        rc = j->result != NULL ? BW_OK : BW_ERR_NOMEM;
+    }
+    json_decref(keys);
+    json_decref(after);
+    json_decref(done);
+    return rc;
+}
+
+struct count_q {
+    uint64_t n;
+};
+
+static enum bw_rc count_rows(void *arg, const struct bw_row *row)
+{
+    (void)row;
+    ((struct count_q *)arg)->n++;
+    return BW_OK;
+}
+
+/* CONTROL: INC-02 - every session of every member of the organisation
+ * ended; the effect is checked before the commit. */
+static enum bw_rc contain_org_sessions(struct bw_tx *tx, struct contain_job *j)
+{
+    json_t *members = NULL, *m;
+    json_t *users = json_array();
+    uint64_t ended = 0;
+    size_t i;
+    enum bw_rc rc = users != NULL ? bw_member_list(tx, j->org, &members) : BW_ERR_NOMEM;
+    json_array_foreach(members, i, m) {
+        const char *uid = json_string_value(json_object_get(m, "user_id"));
+        struct count_q before = {0}, after = {0};
+        struct bw_val p[] = {BW_VTEXT(uid)};
+        if (rc != BW_OK || uid == NULL)
+            continue;
+        rc = bw_tx_query(tx, BW_STMT_SESSION_LIST_USER, p, 1, count_rows, &before);
+        if (rc == BW_OK)
+            rc = bw_session_end_all(tx, uid);
+        if (rc == BW_OK)
+            rc = bw_tx_query(tx, BW_STMT_SESSION_LIST_USER, p, 1, count_rows, &after);
+        if (rc == BW_OK && after.n != 0)
+            rc = BW_ERR_INTERNAL;
+        ended += before.n;
+        if (rc == BW_OK && json_array_append_new(users, json_string(uid)) != 0)
+            rc = BW_ERR_NOMEM;
+    }
+    if (rc == BW_OK) {
+        j->result = json_pack("{s:s, s:s, s:O, s:I, s:b}", "action", j->action, "org", j->org,
+                              "users", users, "sessions_ended", (json_int_t)ended, "verified",
+                              true);
+        rc = j->result != NULL ? BW_OK : BW_ERR_NOMEM;
+    }
+    json_decref(members);
+    json_decref(users);
+    return rc;
+}
+
+static enum bw_rc contain_org(struct bw_tx *tx, struct contain_job *j, bool keys)
+{
+    enum bw_rc rc = contain_org_check(tx, j);
+    if (rc != BW_OK)
+        return rc;
+    return keys ? contain_org_keys(tx, j) : contain_org_sessions(tx, j);
+}
+
 static enum bw_rc contain_fn(struct bw_tx *tx, void *arg)
 {
     struct contain_job *j = arg;
@@ -583,6 +695,10 @@ static enum bw_rc contain_fn(struct bw_tx *tx, void *arg)
         rc = contain_user(tx, j, false);
     } else if (strcmp(j->action, "disable_account") == 0) {
         rc = contain_user(tx, j, true);
+    } else if (strcmp(j->action, "revoke_org_apikeys") == 0) {
+        rc = contain_org(tx, j, true);
+    } else if (strcmp(j->action, "revoke_org_sessions") == 0) {
+        rc = contain_org(tx, j, false);
     } else if (strcmp(j->action, "read_only") == 0) {
         rc = bw_store_meta_put(tx, "server.read_only", j->enabled ? "1" : "0");
         if (rc == BW_OK)
@@ -591,12 +707,16 @@ static enum bw_rc contain_fn(struct bw_tx *tx, void *arg)
         if (rc == BW_OK)
             j->result = json_pack("{s:s, s:b}", "action", j->action, "enabled", j->enabled);
     } else {
-        bw_reg_err_set(j->err, "action", "one of revoke_sessions, disable_account, read_only");
+        bw_reg_err_set(j->err, "action",
+                       "one of revoke_sessions, disable_account, revoke_org_apikeys, "
+                       "revoke_org_sessions, read_only");
         rc = BW_ERR_INVALID;
     }
     if (rc == BW_OK && j->result == NULL)
         rc = BW_ERR_NOMEM;
     const char *who = json_string_value(json_object_get(j->result, "email"));
+    if (who == NULL)
+        who = json_string_value(json_object_get(j->result, "org"));
     bw_why(note, sizeof(note), "containment: %s%s%s", j->action, who ? " " : "", who ? who : "");
     struct bw_val s[] = {BW_VTEXT(j->id), BW_VTEXT("action"), BW_VINT(bw_time_now()),
                          BW_VTEXT(j->actor), BW_VTEXT(note)};
@@ -611,11 +731,11 @@ static enum bw_rc contain_fn(struct bw_tx *tx, void *arg)
 
 enum bw_rc bw_incident_contain(struct bw_store *st, const struct bw_config *cfg,
                                const struct bw_audit_ctx *ctx, const char *actor, const char *id,
-                               const char *action, const char *user, bool enabled,
-                               json_t **result, struct bw_reg_err *err)
+                               const char *action, const char *user, const char *org,
+                               bool enabled, json_t **result, struct bw_reg_err *err)
 {
-    struct contain_job j = {cfg, ctx, actor, id, action != NULL ? action : "", user, enabled,
-                            NULL, err};
+    struct contain_job j = {cfg, ctx, actor, id, action != NULL ? action : "", user, org,
+                            enabled, NULL, err};
     enum bw_rc rc = bw_store_write(st, contain_fn, &j);
     if (rc == BW_OK && strcmp(j.action, "read_only") == 0)
         bw_readonly_set_local(enabled);

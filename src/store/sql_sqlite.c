@@ -481,4 +481,23 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
     [BW_STMT_COMPL_INC_UNASSESSED] =
         "SELECT count(*) FROM bw_incidents WHERE significant IS NULL AND status <> "
         "'closed' AND aware_at <= ?1",
+    /* incidents (issue 7, second round): staff reports, quarterly review */
+    [BW_STMT_INC_REPORT_MARK] =
+        "UPDATE bw_incidents SET reported_by = ?2 WHERE id = ?1",
+    [BW_STMT_INC_REPORT_COUNT] =
+        "SELECT count(*) FROM bw_incidents WHERE reported_by = ?1 AND created_at >= "
+        "?2",
+    [BW_STMT_INC_CLOSED_BETWEEN] =
+        "SELECT id, title, severity, root_cause, closed_at FROM bw_incidents WHERE "
+        "status = 'closed' AND closed_at >= ?1 AND closed_at < ?2 ORDER BY closed_at, "
+        "id LIMIT ?3",
+    [BW_STMT_INC_REVIEW_EXISTS] =
+        "SELECT id FROM bw_incident_reviews WHERE period_start = ?1",
+    [BW_STMT_INC_REVIEW_INSERT] =
+        "INSERT INTO bw_incident_reviews(id, period_start, period_end, run_at, actor, "
+        "incidents, repeats, root_causes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON "
+        "CONFLICT (period_start) DO NOTHING",
+    [BW_STMT_INC_REVIEW_LIST] =
+        "SELECT id, period_start, period_end, run_at, actor, incidents, repeats, "
+        "root_causes FROM bw_incident_reviews ORDER BY period_start DESC LIMIT ?1",
 };

@@ -255,6 +255,16 @@ enum bw_stmt {
     BW_STMT_COMPL_TASKS_OVERDUE, /* (now) -> (open tasks past due) */
     BW_STMT_COMPL_INC_UNASSESSED, /* (aware_before) -> (open incidents without a significance
         assessment, aware before the bound) */
+    /* incidents (issue 7, second round): staff reports (INC-06), quarterly review (G-16) */
+    BW_STMT_INC_REPORT_MARK,     /* (id, user_id) records the reporter of a staff report */
+    BW_STMT_INC_REPORT_COUNT,    /* (user_id, since) -> (count) of their reports since */
+    BW_STMT_INC_CLOSED_BETWEEN,  /* (from, to, limit) -> (id, title, severity, root_cause,
+                                    closed_at) closed in [from, to) */
+    BW_STMT_INC_REVIEW_EXISTS,   /* (period_start) -> (id) */
+    BW_STMT_INC_REVIEW_INSERT,   /* (id, period_start, period_end, run_at, actor, incidents,
+                                    repeats, root_causes); no row when the period has one */
+    BW_STMT_INC_REVIEW_LIST,     /* (limit) -> (id, period_start, period_end, run_at, actor,
+                                    incidents, repeats, root_causes) newest period first */
     BW_STMT__COUNT
 };
 

@@ -244,8 +244,10 @@ class Server:
     fresh PostgreSQL database from pg-test-server instead of SQLite."""
 
     def __init__(self, bulwark, pg_dir=None, overrides=(), env=None, name="bulwark",
-                 start_timeout=60.0, stop_timeout=60.0, security_contact=None):
+                 start_timeout=60.0, stop_timeout=60.0, security_contact=None,
+                 after_init=None):
         self.bulwark = os.path.abspath(bulwark)
+        self.after_init = after_init  # called with the server after init, before serve
         self.pg_dir = pg_dir
         self.overrides = list(overrides)
         self.extra_env = dict(env or {})
@@ -302,6 +304,8 @@ class Server:
                                (p.returncode, p.stderr.strip()))
         if sanitizer_report(p.stderr):
             raise HarnessError("sanitizer report from init:\n" + p.stderr)
+        if self.after_init is not None:
+            self.after_init(self)
         self._ctx = client_context(cafile=self.cafile)
         self.log_path = os.path.join(self.tmp, "serve.log")
         last_err = ""

@@ -277,22 +277,35 @@ def test_syslog_and_checkpoints(args, tmp):
 def test_retention(args, tmp):
     """DATA-06: 731 d archived, 729 d kept, chain continuous, archive portable."""
     ov = ["mfa.required_for_admins=no"]
-    with harness.Server(args.bulwark, pg_dir=args.pg_dir, overrides=ov, name="audit-ret") as srv:
+    day = 86400
+
+    def old_events(srv):
+        # before the first serve: its own events (config.baseline, ...) are
+        # newer and follow these in the chain, as in a real two-year history
         target = srv.database_url or os.path.join(srv.data_dir, "db", "bulwark.db")
-        day = 86400
         for n, age in ((7, 731), (5, 729)):
             p = harness.run([args.tool, "append", target, str(n), "1", str(-age * day)])
             check(p.returncode == 0, "audit_tool append: %s" % p.stderr)
-        before = [json.loads(l) for l in cli(srv, "audit", "export").stdout.splitlines()]
-        p = cli(srv, "audit", "retention")
-        check(json.loads(p.stdout)["archived"] == 7, "retention archived 7: %s" % p.stdout)
+
+    with harness.Server(args.bulwark, pg_dir=args.pg_dir, overrides=ov, name="audit-ret",
+                        after_init=old_events) as srv:
+        # serve's retention timer runs at start and may have archived them already;
+        # a run racing with it may be refused (exit 1) and is simply repeated
+        for _ in range(10):
+            p = cli(srv, "audit", "retention", expect=None)
+            if p.returncode == 0:
+                break
+            time.sleep(0.5)
+        check(p.returncode == 0, "audit retention: %s" % p.stderr.strip()[-400:])
+        check(json.loads(p.stdout)["archived"] in (0, 7), "retention archived 7: %s" % p.stdout)
         after = [json.loads(l) for l in cli(srv, "audit", "export").stdout.splitlines()]
         now = time.time()
         check(all(e["ts"] > now - 730 * day for e in after), "nothing older than 730 d stays live")
         kept = [e for e in after if e["ts"] < now - 700 * day]
         check(len(kept) == 5, "the 729-day-old events stay live: %d" % len(kept))
-        check(after[0]["seq"] == 8 and after[0]["prev_hash"] == before[6]["hash"],
-              "the first live event links to the last archived one")
+        # the link from the first live event to the last archived one is checked
+        # by the verify below (archives == 1, first_seq == 1, ok)
+        check(after[0]["seq"] == 8, "the first live event follows the 7 archived ones")
         check(any(e["action"] == "audit.archived" for e in after), "audit.archived recorded")
         p = cli(srv, "audit", "verify")
         rep = json.loads(p.stdout)

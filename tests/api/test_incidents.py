@@ -18,9 +18,40 @@ What is attacked and checked, on SQLite and (with --pg-dir) PostgreSQL:
               400, oversize 413, report text never stored in plaintext
   readonly    containment read_only: changing routes answer 503, GET works,
               incident routes keep working, switching it off restores writes
+  apikey      an organisation's API key used from 127.0.0.2 (outside its
+              allow-list) below the threshold opens nothing; past it exactly
+              ONE P3 (rule apikey_denied:apikey:<id>) with exactly that key's
+              apikey.denied events linked; further uses add evidence only
+  contain     containment for an organisation from an incident:
+              revoke_org_apikeys revokes every live key of that organisation
+              (each audited apikey.revoked; the keys answer 401 at once),
+              revoke_org_sessions ends every session of its members (their
+              tokens answer 401); a second organisation's key and member
+              keep working; bad or unknown org ids change nothing (400/404);
+              the same from `bulwark incident contain --org`
+  report      INC-06: a signed-in non-admin reports a suspicious event
+              (POST /api/v1/incidents/report): 201 receipt, a P4 `detected`
+              incident with the reporter recorded, audited and notified;
+              bad bodies 400, anonymous 401, API keys 403, the hourly limit
+              per reporter 429 with Retry-After
+  reviews     G-16: no review while the last quarter holds no closed
+              incident; three incidents closed (two with one root cause in
+              different wording) and their closing moved into the last
+              quarter in the store: the worker stores one review flagging
+              that root cause as a repeat, notifies it (signed webhook),
+              audits it; `incident review` finds it done, `incident reviews`
+              lists it; non-admins 403
+  tamper      one audit row edited directly in the store (SQLite file or
+              psql), `bulwark audit verify` exits 1 naming it, and the
+              worker opens a P1 (audit_verify:trail) linking the
+              audit.verify.failed event
+  backup      the backup target directory disappears under the running
+              scheduler (an unmounted disk): the failed log shipment /
+              backup is audited by src/backup and opens a P2 (backup_failed)
 """
 
 import argparse
+import calendar
 import hashlib
 import hmac
 import http.server
@@ -28,6 +59,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -242,7 +274,347 @@ def t_readonly(api, st):
     check(ti.audit(api.srv, action="server.read_only"), "read-only not audited")
 
 
-TESTS = [t_bruteforce, t_webhook, t_smtp, t_workflow, t_intake, t_readonly]
+def store_exec(srv, sql, params=()):
+    """Runs one statement directly against the store as an attacker with
+    database access would (SQLite file or psql); params are ints or our own
+    strings (quoted for psql, which gets no bound parameters)."""
+    if srv.database_url:
+        text = sql
+        for v in params:
+            lit = str(v) if isinstance(v, int) else "'%s'" % v.replace("'", "''")
+            text = text.replace("?", lit, 1)
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+                            srv.database_url, "-c", text], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        check(p.returncode == 0, "psql: %s" % p.stderr.strip())
+        return p.stdout
+    db = sqlite3.connect(os.path.join(srv.data_dir, "db", "bulwark.db"), timeout=30)
+    try:
+        db.execute(sql, params)
+        db.commit()
+    finally:
+        db.close()
+    return ""
+
+
+def by_rule(api, tok, prefix):
+    return [i for i in incidents(api, tok) if (i.get("rule") or "").startswith(prefix)]
+
+
+def incident(api, tok, iid):
+    r = api.call("GET", "/api/v1/incidents/" + iid, token=tok, source="127.0.0.1")
+    check(r.status == 200, "GET incident: %d %r" % (r.status, r.body[:200]))
+    return r.json()
+
+
+def detect_rounds(n=3):
+    time.sleep(1.2 * n)  # incident.detect_interval=1s
+
+
+def t_apikey(api, st):
+    """API key from a disallowed address: past the threshold exactly one P3 with its evidence"""
+    srv, tok = api.srv, st["admin"]
+    owner, owner_pw = ti.make_user(api, "ak-owner@example.com")
+    st["org_owner_id"] = owner
+    org = json.loads(ti.cli(srv, "org", "create", "--name", "Leaky Keys", "--owner",
+                            "ak-owner@example.com", json_out=True).stdout)["id"]
+    keys = []
+    for _ in range(2):
+        doc = json.loads(ti.cli(srv, "apikey", "create", "--org", org, "--role", "viewer",
+                                "--allow", "127.0.0.1/32", json_out=True).stdout)
+        api.remember(doc["key"])
+        keys.append(doc)
+    st["org"], st["org_keys"], st["org_owner"] = org, keys, ("ak-owner@example.com", owner_pw)
+    k, other = keys
+
+    def use(key, source):
+        return api.call("GET", "/api/v1/orgs/" + org, headers={"Authorization": "ApiKey " + key},
+                        source=source)
+    r = use(k["key"], "127.0.0.1")
+    check(r.status == 200, "key from its allowed address: %d %r" % (r.status, r.body[:200]))
+    # below the threshold (3): two uses of one key, two of the other
+    for key in (k, k, other, other):
+        problem(use(key["key"], "127.0.0.2"), 403, "/address-not-allowed", what="from 127.0.0.2")
+    detect_rounds()
+    check(not by_rule(api, tok, "apikey_denied:"), "opened below the threshold: %r" %
+          by_rule(api, tok, "apikey_denied:"))
+    problem(use(k["key"], "127.0.0.2"), 403, "/address-not-allowed", what="third use")
+    items = wait_for(lambda: by_rule(api, tok, "apikey_denied:"), "the API-key incident")
+    detect_rounds()
+    items = by_rule(api, tok, "apikey_denied:")
+    check(len(items) == 1, "exactly one API-key incident expected: %r" % items)
+    inc = incident(api, tok, items[0]["id"])
+    check(inc["rule"] == "apikey_denied:apikey:" + k["id"] and inc["severity"] == "P3" and
+          inc["status"] == "detected", "rule/severity/status: %r" % inc)
+    denied = [e for e in ti.audit(srv, action="apikey.denied")
+              if e["details"].get("apikey") == k["id"]]
+    check(len(denied) == 3 and all(e["remote"] == "127.0.0.2" for e in denied),
+          "apikey.denied events: %r" % denied)
+    ev = inc["evidence"]
+    check(sorted(e["audit_seq"] for e in ev) == sorted(e["seq"] for e in denied),
+          "evidence %r != the key's denials %r" % (ev, [e["seq"] for e in denied]))
+    check(all(e["action"] == "apikey.denied" and e["target"] == org for e in ev),
+          "evidence rows: %r" % ev)
+    # more abuse links more evidence to the same incident
+    problem(use(k["key"], "127.0.0.2"), 403, "/address-not-allowed", what="fourth use")
+    wait_for(lambda: len(incident(api, tok, items[0]["id"])["evidence"]) == 4,
+             "the fourth denial as evidence")
+    check(len(by_rule(api, tok, "apikey_denied:")) == 1, "a second API-key incident")
+    st["apikey_incident"] = items[0]["id"]
+
+
+def t_contain(api, st):
+    """containment for an organisation: keys revoked, members' sessions ended, others untouched"""
+    srv, tok = api.srv, st["admin"]
+    org, keys = st["org"], st["org_keys"]
+    email, pw = st["org_owner"]
+    member_id, member_pw = ti.make_user(api, "org-member@example.com")
+    ti.cli(srv, "user", "set-role", "org-member@example.com", "--org", org, "--role", "viewer")
+    # a second organisation that must not be touched
+    _, c_pw = ti.make_user(api, "ctl-owner@example.com")
+    ctl = json.loads(ti.cli(srv, "org", "create", "--name", "Bystander", "--owner",
+                            "ctl-owner@example.com", json_out=True).stdout)["id"]
+    ckey = json.loads(ti.cli(srv, "apikey", "create", "--org", ctl, "--role", "viewer", "--allow",
+                             "127.0.0.1/32", json_out=True).stdout)
+    api.remember(ckey["key"])
+    members = [api.login(email, pw, source="127.0.0.1")["token"]]
+    ctl_tok = api.login("ctl-owner@example.com", c_pw, source="127.0.0.1")["token"]
+
+    def key_status(key):
+        return api.call("GET", "/api/v1/orgs/" + (org if key is not ckey else ctl),
+                        headers={"Authorization": "ApiKey " + key["key"]},
+                        source="127.0.0.1").status
+
+    def me(t):
+        return api.call("GET", "/api/v1/users/me", token=t, source="127.0.0.1").status
+    check([key_status(k) for k in keys] == [200, 200] and key_status(ckey) == 200,
+          "keys before containment")
+    check(me(members[0]) == 200 and me(ctl_tok) == 200, "sessions before containment")
+    base = "/api/v1/incidents/%s/contain" % st["apikey_incident"]
+    # bad input changes nothing
+    for body, status, field in (({"action": "revoke_org_apikeys"}, 400, "org"),
+                                ({"action": "revoke_org_apikeys", "org": "x"}, 400, "org"),
+                                ({"action": "revoke_org_apikeys", "org": 5}, 400, "org"),
+                                ({"action": "revoke_org_apikeys", "org": "0" * 26}, 404, None),
+                                ({"action": "revoke_org_everything", "org": org}, 400, "action"),
+                                ({"action": "revoke_org_sessions", "org": org, "x": 1}, 400,
+                                 "x")):
+        doc = problem(api.call("POST", base, body, token=tok, source="127.0.0.1"), status,
+                      what="contain %r" % body)
+        if field:
+            check(ti.field_errors(doc)[0][0] == field, "field of %r: %r" % (body, doc))
+    check([key_status(k) for k in keys] == [200, 200] and me(members[0]) == 200,
+          "a refused containment changed something")
+    check(not [e for e in ti.audit(srv, action="apikey.revoked") if e["target"] == org],
+          "a refused containment revoked keys")
+    # revoke every key of the organisation
+    r = api.call("POST", base, {"action": "revoke_org_apikeys", "org": org}, token=tok,
+                 source="127.0.0.1")
+    check(r.status == 200, "revoke_org_apikeys: %d %r" % (r.status, r.body[:300]))
+    doc = r.json()
+    check(sorted(doc["revoked"]) == sorted(k["id"] for k in keys) and doc["verified"] is True and
+          doc["org"] == org, "result: %r" % doc)
+    check([key_status(k) for k in keys] == [401, 401], "revoked keys still work")
+    check(key_status(ckey) == 200, "the other organisation's key was revoked")
+    rev = [e for e in ti.audit(srv, action="apikey.revoked") if e["target"] == org]
+    check(sorted(e["details"]["apikey"] for e in rev) == sorted(k["id"] for k in keys) and
+          all(e["actor"].startswith("user:") for e in rev), "apikey.revoked events: %r" % rev)
+    # a second call finds nothing left to revoke
+    r = api.call("POST", base, {"action": "revoke_org_apikeys", "org": org}, token=tok,
+                 source="127.0.0.1")
+    check(r.status == 200 and r.json()["revoked"] == [], "second revoke: %r" % r.body[:200])
+    # end every session of the organisation's members
+    members.append(api.login("org-member@example.com", member_pw, source="127.0.0.1")["token"])
+    r = api.call("POST", base, {"action": "revoke_org_sessions", "org": org}, token=tok,
+                 source="127.0.0.1")
+    check(r.status == 200, "revoke_org_sessions: %d %r" % (r.status, r.body[:300]))
+    doc = r.json()
+    check(sorted(doc["users"]) == sorted([st["org_owner_id"], member_id]) and
+          doc["sessions_ended"] >= 2 and doc["verified"] is True, "result: %r" % doc)
+    check([me(t) for t in members] == [401, 401], "members' sessions survived")
+    check(me(ctl_tok) == 200 and me(tok) == 200, "a bystander's session was ended")
+    ev = [e for e in ti.audit(srv, action="incident.containment")
+          if e["target"] == st["apikey_incident"]]
+    check(sorted(e["details"]["action"] for e in ev) ==
+          ["revoke_org_apikeys", "revoke_org_apikeys", "revoke_org_sessions"],
+          "incident.containment events: %r" % ev)
+    inc = incident(api, tok, st["apikey_incident"])
+    check(sum(1 for s_ in inc["steps"] if ("containment: revoke_org" in (s_.get("note") or "")))
+          == 3, "containment steps: %r" % inc["steps"])
+    # the command line does the same for the bystander organisation
+    p = ti.cli(srv, "incident", "contain", st["apikey_incident"], "--action",
+               "revoke_org_apikeys", "--org", ctl, json_out=True)
+    check(json.loads(p.stdout)["revoked"] == [ckey["id"]], "cli: %r" % p.stdout)
+    check(key_status(ckey) == 401, "cli-revoked key still works")
+    ti.cli(srv, "incident", "contain", st["apikey_incident"], "--action", "revoke_org_sessions",
+           "--org", "0" * 26, expect=1)
+
+
+def t_report(api, st):
+    """staff report a suspicious event: P4 detected with the reporter, limits, refusals"""
+    srv, tok = api.srv, st["admin"]
+    uid, pw = ti.make_user(api, "staff-reporter@example.com")
+    utok = api.login("staff-reporter@example.com", pw, source="127.0.0.1")["token"]
+    path = "/api/v1/incidents/report"
+    text = "Caller pretending to be IT asked for my MFA code " + os.urandom(4).hex()
+    r = api.call("POST", path, {"description": text}, token=utok, source="127.0.0.1")
+    check(r.status == 201, "report: %d %r" % (r.status, r.body[:300]))
+    doc = r.json()
+    check(set(doc) == {"id", "status", "severity", "received_at"} and doc["status"] ==
+          "detected" and doc["severity"] == "P4", "receipt: %r" % doc)
+    inc = incident(api, tok, doc["id"])
+    check(inc["severity"] == "P4" and inc["status"] == "detected" and
+          inc["created_by"] == "user:" + uid and inc["steps"][0]["note"] == text and
+          "staff-reporter@example.com" in inc["title"], "reported incident: %r" % inc)
+    ev = [e for e in ti.audit(srv, action="incident.reported") if e["target"] == doc["id"]]
+    check(len(ev) == 1 and ev[0]["details"]["reporter"] == uid and
+          ev[0]["actor"] == "user:" + uid, "incident.reported: %r" % ev)
+    wait_for(lambda: [h for h in Hook.received if h[1] == "incident.opened" and
+                      h[2]["data"].get("incident") == doc["id"]], "on-call notified")
+    # the reporter still cannot read the register
+    problem(api.call("GET", "/api/v1/incidents/" + doc["id"], token=utok, source="127.0.0.1"),
+            403, what="reporter reading the incident")
+    before = len(incidents(api, tok))
+    for body in ({}, {"description": ""}, {"description": 5}, {"description": "x", "y": 1},
+                 {"description": "a\x00b"}, {"description": "x" * 4001}):
+        problem(api.call("POST", path, body, token=utok, source="127.0.0.1"), 400,
+                what="bad report %r" % (body if len(str(body)) < 60 else "long"))
+    problem(api.call("POST", path, {"description": "anon"}, source="127.0.0.1"), 401,
+            what="anonymous report")
+    key = json.loads(ti.cli(srv, "apikey", "create", "--org", st["org"], "--role", "editor",
+                            "--allow", "127.0.0.1/32", json_out=True).stdout)["key"]
+    api.remember(key)
+    problem(api.call("POST", path, {"description": "from a key"},
+                     headers={"Authorization": "ApiKey " + key}, source="127.0.0.1"), 403,
+            what="API-key report")
+    check(len(incidents(api, tok)) == before, "a refused report opened an incident")
+    # incident.report_limit=3 an hour per reporter
+    for i in range(2):
+        r = api.call("POST", path, {"description": "again %d" % i}, token=utok,
+                     source="127.0.0.1")
+        check(r.status == 201, "report %d: %d" % (i, r.status))
+    r = api.call("POST", path, {"description": "one too many"}, token=utok, source="127.0.0.1")
+    problem(r, 429, what="fourth report within the hour")
+    check(r.header("Retry-After") == "3600", "Retry-After: %r" % r.header("Retry-After"))
+    check(len(incidents(api, tok)) == before + 2, "the limited report opened an incident")
+
+
+def close_incident(api, tok, title, cause):
+    r = api.call("POST", "/api/v1/incidents", {"title": title, "severity": "P3"}, token=tok,
+                 source="127.0.0.1")
+    check(r.status == 201, "open: %d %r" % (r.status, r.body[:200]))
+    iid = r.json()["id"]
+    for s_ in ("contained", "investigating", "remediated", "reported", "closed"):
+        body = {"to": s_, "note": "n"}
+        if s_ == "closed":
+            body.update(root_cause=cause, lessons="l")
+        r = api.call("POST", "/api/v1/incidents/%s/transition" % iid, body, token=tok,
+                     source="127.0.0.1")
+        check(r.status == 200, "transition %s: %d %r" % (s_, r.status, r.body[:200]))
+    return iid
+
+
+def t_reviews(api, st):
+    """G-16: the worker's quarterly review groups closed incidents and flags a repeat"""
+    srv, tok = api.srv, st["admin"]
+
+    def reviews():
+        r = api.call("GET", "/api/v1/incident-reviews", token=tok, source="127.0.0.1")
+        check(r.status == 200, "reviews: %d %r" % (r.status, r.body[:200]))
+        return r.json()["items"]
+    detect_rounds(2)
+    check(reviews() == [], "a review without closed incidents in the last quarter")
+    ids = [close_incident(api, tok, "phish %d" % i, c)
+           for i, c in enumerate(("Weak pw.", "  weak PW", "Vendor outage"))]
+    # their closing moves into the last quarter, as if they had closed then
+    now = time.gmtime()
+    qm = (now.tm_mon - 1) // 3 * 3 + 1
+    q_start = calendar.timegm((now.tm_year, qm, 1, 0, 0, 0))
+    # one statement: the worker must never review a quarter holding only some of them
+    store_exec(srv, "UPDATE bw_incidents SET closed_at = ? WHERE id IN (?, ?, ?)",
+               (q_start - 10 * 86400, ids[0], ids[1], ids[2]))
+    items = wait_for(reviews, "the worker's review of the last quarter")
+    check(len(items) == 1, "one review per quarter: %r" % items)
+    rv = items[0]
+    check(rv["period_end"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(q_start)) and
+          rv["actor"] == "system" and rv["incidents"] == 3 and rv["repeats"] == 1,
+          "review: %r" % rv)
+    g = rv["root_causes"][0]
+    check(g["key"] == "weak pw" and g["repeat"] is True and g["count"] == 2 and
+          sorted(g["incidents"]) == sorted(ids[:2]), "repeat group: %r" % g)
+    check(rv["root_causes"][1]["repeat"] is False, "vendor outage flagged: %r" % rv)
+    hooks = wait_for(lambda: [h for h in Hook.received if h[1] == "incident.recurrence"],
+                     "the incident.recurrence webhook")
+    check(all(ok for ok, _, _ in hooks) and hooks[0][2]["data"]["review"] == rv["id"],
+          "recurrence webhook: %r" % hooks)
+    p = ti.cli(srv, "incident", "review", json_out=True)
+    check(p.stdout.strip() == "null", "a second review of the quarter: %r" % p.stdout)
+    p = ti.cli(srv, "incident", "reviews", json_out=True)
+    check(json.loads(p.stdout)["items"][0]["id"] == rv["id"], "cli reviews")
+    check(len(ti.audit(srv, action="incident.recurrence.review")) == 1, "review not audited")
+    uid, pw = ti.make_user(api, "not-admin-reviews@example.com")
+    utok = api.login("not-admin-reviews@example.com", pw, source="127.0.0.1")["token"]
+    problem(api.call("GET", "/api/v1/incident-reviews", token=utok, source="127.0.0.1"), 403,
+            what="non-admin reading the reviews")
+
+
+def t_tamper(api, st):
+    """an audit row edited in the store + `bulwark audit verify` opens a P1"""
+    srv, tok = api.srv, st["admin"]
+    check(not by_rule(api, tok, "audit_verify:"), "P1 before any tampering")
+    ti.cli(srv, "audit", "verify")  # intact: exit 0
+    victim = [e for e in ti.audit(srv, action="auth.login.succeeded")][0]
+    store_exec(srv, "UPDATE bw_audit_events SET details = ? WHERE seq = ?",
+               ('{"forged":true}', victim["seq"]))
+    p = ti.cli(srv, "audit", "verify", expect=1)
+    check(str(victim["seq"]) in p.stdout + p.stderr,
+          "verify does not name event %d: %r" % (victim["seq"], (p.stdout + p.stderr)[-500:]))
+    failed = ti.audit(srv, action="audit.verify.failed")
+    check(len(failed) == 1 and failed[0]["details"].get("first_bad") == victim["seq"],
+          "audit.verify.failed event: %r" % failed)
+    items = wait_for(lambda: by_rule(api, tok, "audit_verify:"), "the P1 after verify")
+    detect_rounds(2)
+    items = by_rule(api, tok, "audit_verify:")
+    check(len(items) == 1, "exactly one audit P1: %r" % items)
+    inc = incident(api, tok, items[0]["id"])
+    check(inc["severity"] == "P1" and inc["rule"] == "audit_verify:trail", "P1: %r" % inc)
+    check([e["audit_seq"] for e in inc["evidence"]] == [failed[0]["seq"]] and
+          inc["evidence"][0]["action"] == "audit.verify.failed", "evidence: %r" % inc["evidence"])
+    check(any(h[1] == "incident.opened" and h[2]["data"]["incident"] == inc["id"]
+              for h in wait_for(lambda: [h for h in Hook.received
+                                         if h[2]["data"].get("incident") == inc["id"]],
+                                "the P1 webhook")), "P1 not notified")
+    # put the row back so the rest of the run has an intact trail
+    store_exec(srv, "UPDATE bw_audit_events SET details = ? WHERE seq = ?",
+               (json.dumps(victim["details"], separators=(",", ":")), victim["seq"]))
+
+
+def t_backup(api, st):
+    """the backup target disappears: src/backup audits the failure and a P2 opens"""
+    srv, tok = api.srv, st["admin"]
+    wait_for(lambda: ti.audit(srv, action="backup.completed"), "the scheduler's first backup",
+             timeout=120)
+    check(not by_rule(api, tok, "backup_"), "backup incident before any failure: %r" %
+          by_rule(api, tok, "backup_"))
+    shutil.rmtree(st["backup_dir"])
+    # the change log ships every second; its failure is audited by src/backup
+    api.call("POST", "/api/v1/incidents", {"title": "a write for the log", "severity": "P4"},
+             token=tok, source="127.0.0.1")
+    items = wait_for(lambda: by_rule(api, tok, "backup_failed:"), "the backup P2", timeout=60)
+    detect_rounds(2)
+    items = by_rule(api, tok, "backup_failed:")
+    check(len(items) == 1, "exactly one backup incident: %r" % items)
+    inc = incident(api, tok, items[0]["id"])
+    check(inc["severity"] == "P2", "severity: %r" % inc)
+    failed = {e["seq"] for e in ti.audit(srv, action="backup.failed")}
+    check(failed and {e["audit_seq"] for e in inc["evidence"]} <= failed | {
+        e["seq"] for e in ti.audit(srv, action="backup.missed")} and
+        any(e["audit_seq"] in failed for e in inc["evidence"]),
+        "evidence %r vs backup.failed %r" % (inc["evidence"], failed))
+
+
+TESTS = [t_bruteforce, t_webhook, t_smtp, t_workflow, t_intake, t_readonly, t_apikey, t_contain,
+         t_report, t_reviews, t_tamper, t_backup]
 
 
 def run_backend(args, pg_dir):
@@ -252,8 +624,14 @@ def run_backend(args, pg_dir):
     import tempfile
     tmp = tempfile.mkdtemp(prefix="bw-smtp-")
     smtp, sport, sout = start_smtp(tmp)
+    backup_dir = os.path.join(tmp, "backups")
+    os.mkdir(backup_dir, 0o700)
     failed = 0
-    overrides = ["mfa.required_for_admins=no", "lockout.max_failures=3", "lockout.duration=60s",
+    overrides = ["backup.target=dir:" + backup_dir, "backup.log_interval=1s",
+                 "incident.apikey_denied_threshold=3", "incident.report_limit=3",
+                 # PostgreSQL has no change log: a short incremental interval makes the
+                 # scheduler touch the (then missing) target soon
+                 "backup.incremental=%s" % ("3s" if pg_dir else "daily"), "mfa.required_for_admins=no", "lockout.max_failures=3", "lockout.duration=60s",
                  "incident.lockout_threshold=1", "incident.detect_interval=1s",
                  "incident.admin_new_address=no",
                  "notify.webhook_url=http://127.0.0.1:%d/hook" % hook.server_address[1],
@@ -263,7 +641,7 @@ def run_backend(args, pg_dir):
     try:
         with Server(args.bulwark, pg_dir=pg_dir, overrides=overrides, name="incident") as srv:
             api = Api(srv)
-            st = {"smtp_out": sout}
+            st = {"smtp_out": sout, "backup_dir": backup_dir}
             st["admin"] = setup_admin(api)
             for fn in TESTS:
                 if args.patterns and not any(p in fn.__name__ for p in args.patterns):

@@ -274,6 +274,9 @@ static enum bw_rc tamper_fn(struct bw_tx *tx, void *arg)
 struct ev_job {
     const char *action, *target, *remote;
     int n;
+    const char *actor;   /* NULL: "system" */
+    const char *details; /* JSON object text or NULL */
+    enum bw_audit_outcome outcome;
 };
 
 static enum bw_rc ev_fn(struct bw_tx *tx, void *arg)
@@ -282,14 +285,34 @@ static enum bw_rc ev_fn(struct bw_tx *tx, void *arg)
     struct bw_audit_ctx c = {.remote = j->remote, .request_id = "test"};
     enum bw_rc rc = BW_OK;
     for (int i = 0; rc == BW_OK && i < j->n; i++)
-        rc = bw_audit_append(tx, &c, "system", j->action, j->target, BW_AUDIT_FAILURE, NULL);
+        rc = bw_audit_append(tx, &c, j->actor != NULL ? j->actor : "system", j->action,
+                             j->target, j->outcome,
+                             j->details != NULL ? json_loads(j->details, 0, NULL) : NULL);
     return rc;
 }
 
 static void events(const char *action, const char *target, const char *remote, int n)
 {
-    struct ev_job j = {action, target, remote, n};
+    struct ev_job j = {action, target, remote, n, NULL, NULL, BW_AUDIT_FAILURE};
     assert_int_equal(bw_store_write(st, ev_fn, &j), BW_OK);
+}
+
+/* n events as their writers emit them: actor, details, outcome. */
+static void events_as(const char *actor, const char *action, const char *target,
+                      const char *remote, const char *details, enum bw_audit_outcome outcome,
+                      int n)
+{
+    struct ev_job j = {action, target, remote, n, actor, details, outcome};
+    assert_int_equal(bw_store_write(st, ev_fn, &j), BW_OK);
+}
+
+static const char *incident_title(const char *id)
+{
+    static char t[BW_INC_TITLE_MAX + 1];
+    json_t *o = get(id);
+    snprintf(t, sizeof(t), "%s", json_string_value(json_object_get(o, "title")));
+    json_decref(o);
+    return t;
 }
 
 /* Counts incidents whose rule key starts with prefix; returns the first id. */
@@ -353,16 +376,123 @@ static void test_detection(void **state)
     }
     assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
     assert_int_equal(with_rule("password_spray:10.9.9.9", id, &ev), 1);
-    /* rules for events other branches write */
-    events("backup.failed", "-", "-", 1);
-    cfg.incident_apikey_denied_threshold = 2;
-    events("apikey.denied", "key1", "10.1.1.1", 2);
-    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
-    assert_int_equal(with_rule("backup_failed:", id, &ev), 1);
-    assert_int_equal(with_rule("apikey_denied:key1", id, &ev), 1);
     /* re-running over nothing new changes nothing */
     assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
     assert_int_equal(ds.opened + ds.updated, 0);
+}
+
+#define ORG1 "01HZZZZZZZZZZZZZZZZZZZZOR1"
+#define KEY1 "01HZZZZZZZZZZZZZZZZZZZZKY1"
+#define KEY2 "01HZZZZZZZZZZZZZZZZZZZZKY2"
+
+/* apikey.denied as src/auth/apikey.c writes it: actor apikey:<id>, target
+ * the organisation, details {apikey, reason, address}. Grouped per key:
+ * two keys of one organisation below the threshold each open nothing. */
+static void test_detect_apikey(void **state)
+{
+    struct bw_detect_stats ds;
+    char id[BW_ID_LEN + 1];
+    size_t ev = 0;
+    const char *d1 = "{\"apikey\":\"" KEY1 "\",\"reason\":\"address not in allowed_ips\","
+                     "\"address\":\"127.0.0.2\"}";
+    const char *d2 = "{\"apikey\":\"" KEY2 "\",\"reason\":\"address not in allowed_ips\","
+                     "\"address\":\"127.0.0.2\"}";
+    cfg.incident_apikey_denied_threshold = 3;
+    cfg.incident_apikey_denied_window = 3600;
+    events_as("apikey:" KEY1, "apikey.denied", ORG1, "127.0.0.2", d1, BW_AUDIT_DENIED, 2);
+    events_as("apikey:" KEY2, "apikey.denied", ORG1, "127.0.0.2", d2, BW_AUDIT_DENIED, 2);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("apikey_denied:", id, &ev), 0);
+    events_as("apikey:" KEY1, "apikey.denied", ORG1, "127.0.0.3", d1, BW_AUDIT_DENIED, 1);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("apikey_denied:", id, &ev), 1);
+    assert_int_equal(with_rule("apikey_denied:apikey:" KEY1, id, &ev), 1);
+    assert_int_equal(ev, 3); /* only KEY1's events */
+    json_t *o = get(id);
+    assert_string_equal(json_string_value(json_object_get(o, "severity")), "P3");
+    json_decref(o);
+    /* more uses add evidence to the open incident, no second one */
+    events_as("apikey:" KEY1, "apikey.denied", ORG1, "127.0.0.2", d1, BW_AUDIT_DENIED, 2);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("apikey_denied:", id, &ev), 1);
+    assert_int_equal(ev, 5);
+}
+
+/* The backup events of src/backup/ as written there: one P2 collects a
+ * failed run, a failed log shipment, a missed schedule and a damaged
+ * backup; a successful verify is no failure. */
+static void test_detect_backup(void **state)
+{
+    struct bw_detect_stats ds;
+    char id[BW_ID_LEN + 1];
+    size_t ev = 0;
+    events_as("system", "backup.verified", "all", "-", "{\"scope\":\"all\",\"result\":\"ok\"}",
+              BW_AUDIT_SUCCESS, 1);
+    events_as("system", "backup.completed", "20240101T000000Z-full", "-", "{\"kind\":\"full\"}",
+              BW_AUDIT_SUCCESS, 1);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("backup_", id, &ev), 0);
+    events_as("system", "backup.failed", "change-log", "-",
+              "{\"reason\":\"cannot write /backups/log: No such file or directory\"}",
+              BW_AUDIT_FAILURE, 1);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("backup_failed:backup", id, &ev), 1);
+    assert_non_null(strstr(incident_title(id), "change-log"));
+    json_t *o = get(id);
+    assert_string_equal(json_string_value(json_object_get(o, "severity")), "P2");
+    json_decref(o);
+    events_as("cli", "backup.failed", "-", "-", "{\"kind\":\"full\",\"reason\":\"io\"}",
+              BW_AUDIT_FAILURE, 1);
+    events_as("system", "backup.missed", "schedule", "-", "{\"last_backup_ms\":1}",
+              BW_AUDIT_FAILURE, 1);
+    events_as("cli", "backup.verified", "x", "-", "{\"scope\":\"x\",\"result\":\"chunk ab\"}",
+              BW_AUDIT_FAILURE, 1);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("backup_failed:", id, &ev), 1);
+    assert_int_equal(ev, 4);
+    /* RPO: the newest backup.completed older than incident.rpo */
+    cfg.incident_rpo = 3600;
+    bw_time_set_offset(3601);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    bw_time_set_offset(0);
+    assert_int_equal(with_rule("backup_rpo:backup", id, &ev), 1);
+}
+
+/* CONTRACT for records (issue 4, docs/INCIDENTS.md): record.read, actor
+ * user:<id> or apikey:<id>, details.classification, optional details.count
+ * for a list read. Only confidential and restricted reads count, per actor. */
+static void test_detect_confidential_reads(void **state)
+{
+    struct bw_detect_stats ds;
+    char id[BW_ID_LEN + 1];
+    size_t ev = 0;
+    cfg.incident_confidential_reads_threshold = 10;
+    cfg.incident_confidential_reads_window = 3600;
+    const char *conf = "{\"org\":\"" ORG1 "\",\"collection\":\"patients\","
+                       "\"classification\":\"confidential\"}";
+    const char *restr = "{\"classification\":\"restricted\"}";
+    const char *pub = "{\"classification\":\"public\"}";
+    const char *internal_list = "{\"classification\":\"internal\",\"count\":50}";
+    const char *conf_list = "{\"classification\":\"confidential\",\"count\":6}";
+    /* many public / internal reads and another actor's reads: nothing */
+    events_as("user:reader1", "record.read", "r1", "10.2.2.2", pub, BW_AUDIT_SUCCESS, 30);
+    events_as("user:reader1", "record.read", "c1", "10.2.2.2", internal_list, BW_AUDIT_SUCCESS,
+              2);
+    events_as("user:reader2", "record.read", "r2", "10.2.2.3", conf, BW_AUDIT_SUCCESS, 9);
+    events_as("user:reader1", "record.read", "r3", "10.2.2.2", conf, BW_AUDIT_SUCCESS, 5);
+    events_as("user:reader1", "record.read", "r4", "10.2.2.2", "{}", BW_AUDIT_SUCCESS, 20);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("confidential_reads:", id, &ev), 0);
+    /* reader1: 5 confidential + 1 restricted + a list of 6 = 12 >= 10 */
+    events_as("user:reader1", "record.read", "r5", "10.2.2.2", restr, BW_AUDIT_SUCCESS, 1);
+    events_as("user:reader1", "record.read", "c1", "10.2.2.2", conf_list, BW_AUDIT_SUCCESS, 1);
+    assert_int_equal(bw_detect_run(st, &cfg, &ds), BW_OK);
+    assert_int_equal(with_rule("confidential_reads:", id, &ev), 1);
+    assert_int_equal(with_rule("confidential_reads:user:reader1", id, &ev), 1);
+    assert_int_equal(ev, 7); /* the confidential and restricted reads only */
+    json_t *o = get(id);
+    assert_string_equal(json_string_value(json_object_get(o, "severity")), "P2");
+    json_decref(o);
 }
 
 int main(void)
@@ -373,6 +503,9 @@ int main(void)
         cmocka_unit_test(test_reporting_clocks),
         cmocka_unit_test(test_workflow),
         cmocka_unit_test(test_detection),
+        cmocka_unit_test(test_detect_apikey),
+        cmocka_unit_test(test_detect_backup),
+        cmocka_unit_test(test_detect_confidential_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
