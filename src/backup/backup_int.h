@@ -117,6 +117,13 @@ struct bw_manifest {
     size_t nkeys;
     struct bw_mchunk *chunks;
     size_t nchunks;
+    /* format 2: change chunks. Their plaintexts, concatenated in order, are
+     * change-log records (seq, ts, changeset) log_seq of the base snapshot
+     * + 1 ... log_seq, applied to the snapshot by a restore. Empty for a
+     * backup whose chunks are the whole snapshot at log_seq. */
+    struct bw_mchunk *changes;
+    size_t nchanges;
+    uint64_t changes_size;
 };
 
 /* Name of a chunk object. */
@@ -156,6 +163,15 @@ BW_MUST_CHECK enum bw_rc bw_log_replay(const struct bw_keyring *kr, struct bw_ba
                                        const char *stream, uint64_t from_seq, int64_t until_ms,
                                        struct bw_store *st, uint64_t *applied, char *why,
                                        size_t whylen);
+/* Copies the records (from_seq, to_seq] of a stream into out, unchanged;
+ * BW_ERR_CONFLICT when a gap or a missing segment is in range. */
+BW_MUST_CHECK enum bw_rc bw_log_collect(const struct bw_keyring *kr, struct bw_backup_target *t,
+                                        const char *stream, uint64_t from_seq, uint64_t to_seq,
+                                        struct bw_buf *out, char *why, size_t whylen);
+/* Applies records p[0..len) to st; they must be exactly first..last. */
+BW_MUST_CHECK enum bw_rc bw_log_apply(struct bw_store *st, const uint8_t *p, size_t len,
+                                      uint64_t first, uint64_t last, uint64_t *applied,
+                                      char *why, size_t whylen);
 /* Verifies every segment of every stream; counts them. */
 BW_MUST_CHECK enum bw_rc bw_log_verify(const struct bw_keyring *kr, struct bw_backup_target *t,
                                        uint64_t *segments, char *why, size_t whylen);

@@ -111,6 +111,12 @@ static enum bw_rc prune_backups(const struct bw_backup_env *env, struct bw_backu
             if (rc == BW_OK)
                 rc = set_add(&keep, path);
         }
+        for (size_t c = 0; rc == BW_OK && !expired && c < m->nchanges; c++) {
+            rc = bw_chunk_path(path, sizeof(path), m->keys[m->changes[c].key].id,
+                               m->changes[c].id);
+            if (rc == BW_OK)
+                rc = set_add(&keep, path);
+        }
         if (rc == BW_OK && expired) {
             snprintf(path, sizeof(path), "backups/%s.manifest", m->name);
             rc = bw_target_remove(t, path);

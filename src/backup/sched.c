@@ -63,7 +63,8 @@ static void env_for(const struct bw_backup_sched *s, struct bw_backup_env *env)
                                   .data_dir = s->data_dir,
                                   .actor = "system",
                                   .log_stream = s->log != NULL ? bw_log_shipper_stream(s->log)
-                                                               : NULL};
+                                                               : NULL,
+                                  .log = s->log};
 }
 
 /* Newest backup times on the target (once, at start). */

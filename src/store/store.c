@@ -204,3 +204,12 @@ enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot, char
         return BW_ERR_UNSUPPORTED;
     return ops->load_snapshot(target, snapshot, why, whylen);
 }
+
+/* ---- backup incrementals from the change log (issue 6, backup2) ------------- */
+
+enum bw_rc bw_store_changelog_sync(struct bw_store *st)
+{
+    if (st->ops->changelog_sync == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return st->ops->changelog_sync(st->impl);
+}

@@ -347,4 +347,11 @@ BW_MUST_CHECK enum bw_rc bw_store_apply_changes(struct bw_store *st, const void 
 BW_MUST_CHECK enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot,
                                                 char *why, size_t whylen);
 
+/* backup incrementals from the change log (issue 6, backup2): records a gap
+ * in the running change log now if another connection (another process)
+ * committed since the log's last batch, so that a reader of the log up to
+ * this moment never misses such a commit silently. BW_ERR_UNSUPPORTED when
+ * the driver has no change log; BW_OK (nothing to do) when none runs. */
+BW_MUST_CHECK enum bw_rc bw_store_changelog_sync(struct bw_store *st);
+
 #endif

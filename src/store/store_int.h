@@ -55,6 +55,8 @@ struct bw_store_ops {
     enum bw_rc (*apply_changes)(void *impl, const void *data, size_t len);
     enum bw_rc (*load_snapshot)(const char *target, const char *snapshot, char *why,
                                 size_t whylen);
+    /* backup incrementals from the change log (issue 6, backup2) */
+    enum bw_rc (*changelog_sync)(void *impl);
 };
 
 /* A transaction handle as seen by store.c; drivers embed it first in theirs. */
