@@ -533,6 +533,8 @@ static enum bw_rc log_delta(const struct bw_backup_env *env, struct run *r,
     if ((rc = take_lists(m, parent, r->n)) != BW_OK)
         return rc;
     r->data = (const uint8_t *)delta->data;
+    r->known = NULL; /* changes are not deduplicated against the snapshot */
+    r->nknown = 0;
     r->chunks = m->changes + m->nchanges;
     r->total = delta->len;
     r->from_log = true;
