@@ -180,6 +180,14 @@ BW_MUST_CHECK enum bw_rc bw_log_prune(const struct bw_keyring *kr, struct bw_bac
                                       int64_t before_ms, const char *keep_stream,
                                       uint64_t *removed);
 
+/* Copies backup `name` from one target to another (BCK-02): every object it
+ * names that `to` lacks, read back and compared by SHA-256, the manifest
+ * last; audited (backup.copied / backup.failed). *out describes the copy. */
+BW_MUST_CHECK enum bw_rc bw_backup_copy(const struct bw_backup_env *env,
+                                        struct bw_backup_target *from,
+                                        struct bw_backup_target *to, const char *name,
+                                        struct json_t **out, char *why, size_t whylen);
+
 /* Removes a data directory built by restore (known file names only). */
 enum bw_rc bw_backup_remove_dir(const char *dir);
 

@@ -6,7 +6,8 @@
  * sync the target, and publish the sealed manifest last. An incremental
  * backup writes only chunks its parent does not hold and refers to the
  * parent's (the manifest carries every data key it needs, wrapped), so any
- * backup restores on its own. Every run and failure is audited.
+ * backup restores on its own. Every run and failure is audited. A second
+ * target receives a copy after the backup is published (copy.c).
  *
  * Trusts: the store's snapshot. The plaintext snapshot exists only inside
  * the data directory (0700, like the database itself) and is removed on
@@ -77,7 +78,7 @@ static int known_cmp(const void *a, const void *b)
 
 struct run {
     const struct bw_backup_env *env;
-    struct bw_backup_target *t, *copy;
+    struct bw_backup_target *t;
     const uint8_t *data;
     size_t *off;
     struct bw_mchunk *chunks;
@@ -129,8 +130,6 @@ static enum bw_rc one_chunk(struct run *r, size_t i, struct bw_buf *obj, char *w
         rc = bw_chunk_path(path, sizeof(path), r->keyid, c->id);
     if (rc == BW_OK)
         rc = bw_target_put(r->t, path, obj->data, obj->len, false, why, wl);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = bw_target_put(r->copy, path, obj->data, obj->len, false, why, wl);
     atomic_fetch_add(&r->new_chunks, 1);
     atomic_fetch_add(&r->new_bytes, c->len);
     atomic_fetch_add(&r->stored, obj->len);
@@ -429,28 +428,6 @@ static json_t *describe(const struct bw_manifest *m, const struct run *r, const 
                      "changes_size", (json_int_t)m->changes_size);
 }
 
-static enum bw_rc verify_copy(const struct bw_backup_env *env, struct bw_backup_target *copy,
-                              const struct bw_manifest *m, const uint8_t sha[32], char *why,
-                              size_t whylen)
-{
-    char path[BW_BK_NAME_MAX];
-    uint8_t got[32];
-    struct bw_buf b;
-    bw_buf_init(&b, BW_BK_MANIFEST_MAX);
-    snprintf(path, sizeof(path), "backups/%s.manifest", m->name);
-    enum bw_rc rc = bw_target_get(copy, path, &b, why, whylen);
-    if (rc == BW_OK) {
-        crypto_hash_sha256(got, (const uint8_t *)b.data, b.len);
-        if (sodium_memcmp(got, sha, 32) != 0) {
-            bw_why(why, whylen, "the copy of %s reads back differently", path);
-            rc = BW_ERR_IO;
-        }
-    }
-    bw_buf_free(&b, false);
-    (void)env;
-    return rc;
-}
-
 /* ---- an incremental from the change log (SQLite, inside serve) ------------------
  * The changes since the parent backup are already on the target as sealed
  * log segments; the incremental copies that range into its own change
@@ -624,15 +601,9 @@ static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
     }
     /* publish: chunks durable first, then the manifest */
     rc = bw_target_sync(r->t, why, whylen);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = bw_target_sync(r->copy, why, whylen);
     compact_keys(m);
     if (rc == BW_OK)
         rc = bw_manifest_store(env->kr, r->t, m, sha, &mbytes, why, whylen);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = bw_manifest_store(env->kr, r->copy, m, sha, &mbytes, why, whylen);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = verify_copy(env, r->copy, m, sha, why, whylen);
     if (rc == BW_OK) {
         *out = describe(m, r, sha, mbytes, (double)(bw_time_mono_ns() - t0) / 1e9);
         if (*out == NULL)
@@ -649,7 +620,7 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
                          struct bw_backup_target *copy, enum bw_backup_kind kind, json_t **out,
                          char *why, size_t whylen)
 {
-    struct run r = {.env = env, .t = t, .copy = copy};
+    struct run r = {.env = env, .t = t};
     struct bw_manifest *m = bw_calloc(1, sizeof(*m));
     struct snap s = {.path = ""};
     struct bw_buf delta;
@@ -663,7 +634,16 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
     if (rc == BW_OK) {
         json_incref(res);
         (void)bw_backup_audit(env, "backup.completed", m->name, true, res);
-        *out = res;
+        if (copy != NULL) { /* BCK-02: the off-site copy, read back (copy.c) */
+            json_t *c = NULL;
+            rc = bw_backup_copy(env, t, copy, m->name, &c, why, whylen);
+            if (rc == BW_OK)
+                json_object_set_new(res, "copy", c);
+        }
+        if (rc == BW_OK)
+            *out = res;
+        else
+            json_decref(res);
     } else {
         (void)bw_backup_audit(env, "backup.failed", m != NULL && m->name[0] ? m->name : "-",
                               false, json_pack("{s:s, s:s}", "kind",

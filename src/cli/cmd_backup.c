@@ -45,7 +45,7 @@ static void bctx_close(struct bctx *b)
 }
 
 static enum bw_rc bctx_open(struct bw_cli *cli, struct bctx *b, const char *target,
-                            const char *copy)
+                            const char *copy, bool want_copy)
 {
     char keys[4096], why[512] = "";
     enum bw_rc rc = bw_cli_load_config(cli, &b->cfg);
@@ -65,6 +65,11 @@ static enum bw_rc bctx_open(struct bw_cli *cli, struct bctx *b, const char *targ
     if (rc == BW_OK &&
         (rc = bw_backup_target_open(spec, cli->data_dir, &b->t, why, sizeof(why))) != BW_OK)
         bw_cli_error("%s", why);
+    if (!want_copy)
+        copy = NULL;
+    else if (copy == NULL && b->cfg.backup_copy_target != NULL &&
+             b->cfg.backup_copy_target[0] != '\0')
+        copy = b->cfg.backup_copy_target; /* BCK-02: [backup] copy_target */
     if (rc == BW_OK && copy != NULL &&
         (rc = bw_backup_target_open(copy, cli->data_dir, &b->copy, why, sizeof(why))) != BW_OK)
         bw_cli_error("%s", why);
@@ -180,7 +185,7 @@ enum bw_rc bw_cmd_backup(struct bw_cli *cli, int argc, char **argv)
         return bw_cli_usage(cli, "--at: expected an RFC 3339 time such as 2026-01-02T03:04:05Z");
     if (o.at != NULL)
         at = at * 1000 + 999; /* "to the second": everything committed in that second */
-    rc = bctx_open(cli, &b, o.target, o.copy);
+    rc = bctx_open(cli, &b, o.target, o.copy, v == 0);
     if (rc != BW_OK) {
         bctx_close(&b);
         return rc;

@@ -73,6 +73,12 @@ static enum bw_rc check_target(const char *v)
     return BW_ERR_INVALID;
 }
 
+/* backup2: "" (no second target) or a target like [backup] target */
+static enum bw_rc check_copy_target(const char *v)
+{
+    return v[0] == '\0' ? BW_OK : check_target(v);
+}
+
 static enum bw_rc check_profile(const char *v)
 {
     return strcmp(v, "policy") == 0 || strcmp(v, "modern") == 0 ? BW_OK : BW_ERR_INVALID;
@@ -302,6 +308,9 @@ static const struct key_def keys[] = {
     {"vuln", "triage", KT_DURATION, F(vuln_triage), "72h", 1, 0, NULL, false},
     {"vuln", "feed", KT_STRING, F(vuln_feed), "", 0, 0, check_feed_path, false},
     {"vuln", "scan_interval", KT_DURATION, F(vuln_scan_interval), "24h", 1, 0, NULL, false},
+    /* backup2 (issue 6): the second target every backup is copied to and read back from */
+    {"backup", "copy_target", KT_STRING, F(backup_copy_target), "", 0, 0, check_copy_target,
+     false},
 };
 
 #undef F

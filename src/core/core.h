@@ -243,6 +243,8 @@ struct bw_config {
     int64_t vuln_triage;
     char *vuln_feed;
     int64_t vuln_scan_interval;
+    /* [backup] copy_target (backup2: BCK-02, the off-site copy; "" = none) */
+    char *backup_copy_target;
 };
 
 struct bw_config_err {
