@@ -53,6 +53,14 @@ enum bw_rc bw_backup_audit(const struct bw_backup_env *env, const char *action,
                            const char *target, bool ok, json_t *details)
 {
     struct audit_arg a = {env, action, target, ok, details};
+    if (env->store == NULL) { /* a restore on a new machine: no store to audit into yet */
+        char *text = json_dumps(details, JSON_COMPACT);
+        bw_log(ok ? BW_LOG_INFO : BW_LOG_ERROR, action, "%s %s", target,
+               text != NULL ? text : "");
+        bw_free(text);
+        json_decref(details);
+        return BW_OK;
+    }
     enum bw_rc rc = bw_store_write(env->store, audit_fn, &a);
     json_decref(details);
     if (rc != BW_OK)

@@ -90,4 +90,11 @@ enum bw_rc bw_cmd_incident(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_vuln(struct bw_cli *cli, int argc, char **argv);
 enum bw_rc bw_cmd_sbom(struct bw_cli *cli, int argc, char **argv);
 
+/* backup2 (issue 6): the recovery kit (cmd_key_recovery.c) */
+enum bw_rc bw_cmd_key_recovery(struct bw_cli *cli, int argc, char **argv);
+/* Reads a passphrase from `file` or the terminal (twice with `confirm`);
+ * *out is sodium_malloc memory the caller frees with sodium_free. */
+BW_MUST_CHECK enum bw_rc bw_cli_read_passphrase(struct bw_cli *cli, const char *file,
+                                                bool confirm, char **out, size_t *len);
+
 #endif
