@@ -26,6 +26,11 @@ Cases (SQLite unless noted):
             the change is written, they chain, restore on their own without the
             log, verify, and a flipped change chunk is named
   (every restore is followed by `bulwark audit verify` on the restored directory)
+  copy      [backup] copy_target: each backup copied, read back, verifies and
+            restores from the copy; a flipped byte there is named
+  kit       key export-recovery, then restore on a "new machine" (no data
+            directory, no keys) from the target + kit; wrong passphrase and a
+            forged kit are refused and leave nothing behind
   pg        PostgreSQL: full + incremental, restore into an empty database,
             --at refused (no change log on PostgreSQL)
 """
@@ -288,6 +293,12 @@ def t_load_and_pitr(tmp):
         # the restored directory serves
         drill = bwj(srv.data_dir, "backup", "drill", overrides=ov)
         check(drill["result"] == "ok" and drill["users"] >= len(before), "drill: %r" % drill)
+        check(drill["audit_verify"]["ok"] and drill["audit_verify"]["events"] > 0 and
+              drill["first_request"].startswith("GET /healthz 200") and
+              drill["rto_ms"] >= drill["restore_ms"] + drill["check_ms"],
+              "drill: audit verify and the first request on the restored instance: %r" % drill)
+        check(not glob.glob(os.path.join(srv.data_dir, "backup", "drill-*")),
+              "drill: scratch directory removed")
         print("drill: rto %d ms, rpo %d s" % (drill["rto_ms"], drill["rpo_s"]))
         # marker: present in the live database, absent from every target file
         marker = b"pitrb04@example.com"
@@ -612,7 +623,104 @@ def t_log_incremental(tmp):
               (d1["new_bytes"], d1["size"]))
 
 
-CASES = {"load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
+def t_copy(tmp):
+    """BCK-02: [backup] copy_target receives every backup, read back; the copy
+    verifies and restores on its own; a flipped byte there is named."""
+    d = init_dir(tmp)
+    target, copy = os.path.join(tmp, "t"), os.path.join(tmp, "c")
+    os.makedirs(target)
+    os.makedirs(copy)
+    ov = ["backup.target=dir:" + target, "backup.copy_target=dir:" + copy]
+    pad_meta(d, 1)
+    full = bwj(d, "backup", "run", "--full", overrides=ov)
+    pad_meta(d, 1, seed=2)
+    inc = bwj(d, "backup", "run", overrides=ov)
+    for r in (full, inc):
+        check(r["copy"]["name"] == r["name"] and r["copy"]["objects_copied"] >= 1,
+              "copy result: %r" % r.get("copy"))
+    check([os.path.basename(m) for m in manifests(copy)] ==
+          [os.path.basename(m) for m in manifests(target)], "copy lists the same backups")
+    cov = ["backup.target=dir:" + copy]
+    res = bwj(d, "backup", "verify", overrides=cov)
+    check(res["backups"] == 2, "copy verifies: %r" % res)
+    r = os.path.join(tmp, "r")
+    bwj(d, "backup", "restore", "--to", r, overrides=cov)
+    audit_ok(r, "restore from the copy")
+    check(len(audit_details(d, "backup.copied")) == 2, "two backup.copied events")
+    m = manifests(copy)[-1]
+    flip(m, os.path.getsize(m) // 2)
+    p = bw(d, "backup", "verify", overrides=cov, expect=1)
+    check(os.path.relpath(m, copy) in p.stderr, "flipped copy named: %s" % p.stderr)
+    print("copy: 2 backups copied and read back, the copy verifies and restores; a flipped "
+          "byte on it is named")
+
+
+def t_kit(tmp):
+    """key export-recovery, then a restore on a "new machine": no data directory,
+    no keys, only the target, the kit and its passphrase."""
+    d = init_dir(tmp)
+    target = os.path.join(tmp, "t")
+    os.makedirs(target)
+    ov = ["backup.target=dir:" + target]
+    pw = os.path.join(tmp, "pw")
+    with open(pw, "w") as f:
+        f.write(ADMIN_PW + "\n")
+    bw(d, "user", "add", "--email", "kit@example.com", "--password-file", pw)
+    bwj(d, "backup", "run", "--full", overrides=ov)
+    pp, bad = os.path.join(tmp, "pass"), os.path.join(tmp, "bad")
+    with open(pp, "w") as f:
+        f.write("correct horse battery staple\n")
+    with open(bad, "w") as f:
+        f.write("correct horse battery stapler\n")
+    kit = os.path.join(tmp, "kit.txt")
+    bw(d, "key", "export-recovery", "--passphrase-file", pp, "--output", kit, overrides=ov)
+    check(oct(os.stat(kit).st_mode & 0o777) == "0o600", "kit is 0600")
+    text = open(kit).read()
+    master = open(os.path.join(d, "keys", "master.key")).read().strip()
+    check(master not in text and "bwrk1:" in text and "--recovery-kit" in text,
+          "kit holds the sealed keys and the restore instructions, not the key")
+    check(len(audit_details(d, "key.recovery_exported")) == 1, "export audited")
+    short = os.path.join(tmp, "short")
+    with open(short, "w") as f:
+        f.write("short\n")
+    bw(d, "key", "export-recovery", "--passphrase-file", short, expect=1)
+    new = os.path.join(tmp, "new-machine")
+    os.makedirs(new)
+
+    def restore(to, kitfile, passfile, expect):
+        import harness
+        p = subprocess.run([BULWARK, "backup", "restore", "--to", to, "--target",
+                            "dir:" + target, "--recovery-kit", kitfile, "--passphrase-file",
+                            passfile], cwd=new, env=harness.sanitizer_env(), timeout=120,
+                           capture_output=True, text=True, errors="replace")
+        check(sanitizer_report(p.stderr) is None, "sanitizer report: %s" % p.stderr[-3000:])
+        check(p.returncode == expect, "kit restore exit %d (want %d): %s" %
+              (p.returncode, expect, p.stderr[-500:]))
+        return p
+    r = os.path.join(new, "restored")
+    p = restore(r, kit, bad, 1)
+    check("passphrase" in p.stderr and os.listdir(new) == [], "wrong passphrase: refused, "
+          "nothing left: %s %r" % (p.stderr, os.listdir(new)))
+    forged = os.path.join(tmp, "forged")
+    lines = text.splitlines()
+    k = [i for i, ln in enumerate(lines) if ln.startswith("bwrk1:")][0]
+    body = lines[k]
+    lines[k] = body[:-10] + ("A" if body[-10] != "A" else "B") + body[-9:]
+    with open(forged, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    restore(r, forged, pp, 1)
+    check(os.listdir(new) == [], "forged kit: nothing left: %r" % os.listdir(new))
+    restore(r, kit, pp, 0)
+    check(os.listdir(new) == ["restored"], "only the restored directory: %r" % os.listdir(new))
+    check(open(os.path.join(r, "keys", "master.key")).read().strip() == master,
+          "the kit restored the master key")
+    check("kit@example.com" in users(r), "restored data")
+    audit_ok(r, "kit restore")
+    print("kit: exported (audited, 0600), wrong passphrase and forged kit refused, restore on "
+          "a machine without keys works and its audit trail verifies")
+
+
+CASES = {"copy": t_copy, "kit": t_kit, "load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
          "sftp": t_sftp, "pg": t_pg}
 
 
