@@ -95,7 +95,7 @@ echo "bulwark snapshot incremental (CLI) / full: $(python3 -c "print('%.1f %%' %
 
 # ---- incremental from the change log: 5 % of the store written through serve ----
 pw="$work/admin.pw"; printf 'Bench-Passw0rd-4411\n' >"$pw"
-"$bw" --data-dir "$data" user add --email bench@example.com --password-file "$pw" --platform-admin >/dev/null
+"$bw" --data-dir "$data" user add --email ops@example.com --password-file "$pw" --platform-admin >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bw" --data-dir "$data" -o "backup.target=dir:$work/bw-repo" -o backup.log_interval=1s \
   -o backup.full=off -o backup.incremental=15s -o mfa.required_for_admins=no \
@@ -117,10 +117,10 @@ def call(method, path, body=None, tok=None, csrf=None):
     c.request(method, path, json.dumps(body) if body is not None else None, h)
     r = c.getresponse(); data = r.read()
     return r.status, (json.loads(data) if data else None)
-st, t = call("POST", "/api/v1/auth/login", {"email": "bench@example.com", "password": "Bench-Passw0rd-4411"})
+st, t = call("POST", "/api/v1/auth/login", {"email": "ops@example.com", "password": "Bench-Passw0rd-4411"})
 assert st == 200, (st, t)
 st, _ = call("POST", "/api/v1/auth/password", {"current": "Bench-Passw0rd-4411", "new": "Bench-Passw0rd-5522"}, tok=t["token"])
-st, t = call("POST", "/api/v1/auth/login", {"email": "bench@example.com", "password": "Bench-Passw0rd-5522"})
+st, t = call("POST", "/api/v1/auth/login", {"email": "ops@example.com", "password": "Bench-Passw0rd-5522"})
 tok = t["token"]
 st, inc = call("POST", "/api/v1/incidents", {"title": "bench", "severity": "P3"}, tok=tok)
 assert st == 201, (st, inc)
