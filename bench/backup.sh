@@ -124,6 +124,8 @@ st, t = call("POST", "/api/v1/auth/login", {"email": "ops@example.com", "passwor
 tok = t["token"]
 st, inc = call("POST", "/api/v1/incidents", {"title": "bench", "severity": "P3"}, tok=tok)
 assert st == 201, (st, inc)
+st, r = call("POST", "/api/v1/incidents/%s/assess" % inc["id"], {"significant": True}, tok=tok)
+assert st == 200, (st, r)
 want, done, n = mib * 1024 * 1024 // 20, 0, 0
 while done < want:
     content = os.urandom(16000).hex()[:32000]
