@@ -2,7 +2,8 @@
  * fuzz_backup_manifest.c - bw_manifest_parse, the parser of a decrypted
  * backup manifest (src/backup/manifest.c). Properties:
  *  - accepted manifests are internally consistent: every chunk's key index
- *    is in range, lengths are 1..BW_BK_CHUNK_MAX and add up to the size;
+ *    is in range, lengths are 1..BW_BK_CHUNK_MAX and add up to the size
+ *    (chunks: size; change chunks of format 2: changes_size);
  *  - render(parse(x)) parses again to the same rendering (a fixed point).
  */
 #include "backup/backup_int.h"
@@ -25,6 +26,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         total += m->chunks[i].len;
     }
     FUZZ_CHECK(total == m->size);
+    total = 0;
+    for (size_t i = 0; i < m->nchanges; i++) { /* format 2: change chunks likewise */
+        FUZZ_CHECK(m->changes[i].key < m->nkeys);
+        FUZZ_CHECK(m->changes[i].len >= 1 && m->changes[i].len <= BW_BK_CHUNK_MAX);
+        total += m->changes[i].len;
+    }
+    FUZZ_CHECK(total == m->changes_size);
     FUZZ_CHECK(bw_manifest_render(m, &t1, &l1) == BW_OK);
     FUZZ_CHECK(bw_manifest_parse(t1, l1, &m2) == BW_OK);
     FUZZ_CHECK(bw_manifest_render(m2, &t2, &l2) == BW_OK);

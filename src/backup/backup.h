@@ -20,6 +20,7 @@
 struct bw_store;
 struct bw_keyring;
 struct bw_backup_target;
+struct bw_log_shipper;
 struct json_t;
 
 enum bw_backup_kind { BW_BACKUP_FULL, BW_BACKUP_INCREMENTAL };
@@ -37,6 +38,10 @@ struct bw_backup_env {
     bw_backup_progress_fn progress;
     void *progress_arg;
     const char *log_stream;        /* the running change log's stream id, or NULL */
+    /* the running change log (inside serve, on its scheduler thread), or
+     * NULL: with it an incremental backup is built from the changes since
+     * its parent instead of a new snapshot (docs/BACKUP-FORMAT.md) */
+    struct bw_log_shipper *log;
 };
 
 /* Opens a target from its configuration string. Pinned SFTP host keys come

@@ -117,6 +117,13 @@ struct bw_manifest {
     size_t nkeys;
     struct bw_mchunk *chunks;
     size_t nchunks;
+    /* format 2: change chunks. Their plaintexts, concatenated in order, are
+     * change-log records (seq, ts, changeset) log_seq of the base snapshot
+     * + 1 ... log_seq, applied to the snapshot by a restore. Empty for a
+     * backup whose chunks are the whole snapshot at log_seq. */
+    struct bw_mchunk *changes;
+    size_t nchanges;
+    uint64_t changes_size;
 };
 
 /* Name of a chunk object. */
@@ -156,6 +163,15 @@ BW_MUST_CHECK enum bw_rc bw_log_replay(const struct bw_keyring *kr, struct bw_ba
                                        const char *stream, uint64_t from_seq, int64_t until_ms,
                                        struct bw_store *st, uint64_t *applied, char *why,
                                        size_t whylen);
+/* Copies the records (from_seq, to_seq] of a stream into out, unchanged;
+ * BW_ERR_CONFLICT when a gap or a missing segment is in range. */
+BW_MUST_CHECK enum bw_rc bw_log_collect(const struct bw_keyring *kr, struct bw_backup_target *t,
+                                        const char *stream, uint64_t from_seq, uint64_t to_seq,
+                                        struct bw_buf *out, char *why, size_t whylen);
+/* Applies records p[0..len) to st; they must be exactly first..last. */
+BW_MUST_CHECK enum bw_rc bw_log_apply(struct bw_store *st, const uint8_t *p, size_t len,
+                                      uint64_t first, uint64_t last, uint64_t *applied,
+                                      char *why, size_t whylen);
 /* Verifies every segment of every stream; counts them. */
 BW_MUST_CHECK enum bw_rc bw_log_verify(const struct bw_keyring *kr, struct bw_backup_target *t,
                                        uint64_t *segments, char *why, size_t whylen);
@@ -163,6 +179,14 @@ BW_MUST_CHECK enum bw_rc bw_log_verify(const struct bw_keyring *kr, struct bw_ba
 BW_MUST_CHECK enum bw_rc bw_log_prune(const struct bw_keyring *kr, struct bw_backup_target *t,
                                       int64_t before_ms, const char *keep_stream,
                                       uint64_t *removed);
+
+/* Copies backup `name` from one target to another (BCK-02): every object it
+ * names that `to` lacks, read back and compared by SHA-256, the manifest
+ * last; audited (backup.copied / backup.failed). *out describes the copy. */
+BW_MUST_CHECK enum bw_rc bw_backup_copy(const struct bw_backup_env *env,
+                                        struct bw_backup_target *from,
+                                        struct bw_backup_target *to, const char *name,
+                                        struct json_t **out, char *why, size_t whylen);
 
 /* Removes a data directory built by restore (known file names only). */
 enum bw_rc bw_backup_remove_dir(const char *dir);

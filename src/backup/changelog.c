@@ -241,7 +241,9 @@ enum bw_rc bw_log_head(const struct bw_keyring *kr, struct bw_backup_target *t,
 struct replay {
     uint64_t expect;
     int64_t until_ms;
-    struct bw_store *st;
+    uint64_t last_seq;    /* stop after this change (UINT64_MAX: no limit) */
+    struct bw_store *st;  /* apply to this store, or */
+    struct bw_buf *out;   /* copy the records here (an incremental's payload) */
     uint64_t applied;
     bool done;
 };
@@ -256,7 +258,7 @@ static enum bw_rc replay_segment(struct replay *r, const struct bw_buf *plain, c
            BW_OK) {
         if (rec.seq < r->expect)
             continue;
-        if (rec.ts > r->until_ms) {
+        if (rec.ts > r->until_ms || rec.seq > r->last_seq) {
             r->done = true;
             return BW_OK;
         }
@@ -276,6 +278,12 @@ static enum bw_rc replay_segment(struct replay *r, const struct bw_buf *plain, c
                    (unsigned long long)rec.seq, file, bw_rc_str(rc));
             return rc;
         }
+        if (r->out != NULL &&
+            (rc = bw_log_record_append(r->out, rec.seq, rec.ts, rec.data, rec.len)) != BW_OK) {
+            bw_why(why, whylen, "the changes since the parent backup exceed %zu bytes",
+                   r->out->max);
+            return rc;
+        }
         r->applied++;
         r->expect++;
     }
@@ -292,7 +300,8 @@ enum bw_rc bw_log_replay(const struct bw_keyring *kr, struct bw_backup_target *t
 {
     struct segs ss = {0};
     struct bw_buf plain;
-    struct replay r = {.expect = from_seq + 1, .until_ms = until_ms, .st = st};
+    struct replay r = {.expect = from_seq + 1, .until_ms = until_ms, .last_seq = UINT64_MAX,
+                       .st = st};
     bw_buf_init(&plain, BW_BK_SEGMENT_MAX);
     enum bw_rc rc = stream_ok(stream) ? seg_list(t, stream, &ss) : BW_ERR_INVALID;
     for (size_t i = 0; rc == BW_OK && i < ss.n && !r.done; i++) {
@@ -310,6 +319,68 @@ enum bw_rc bw_log_replay(const struct bw_keyring *kr, struct bw_backup_target *t
     }
     bw_free(ss.v);
     bw_buf_free(&plain, true);
+    if (rc == BW_OK)
+        *applied = r.applied;
+    return rc;
+}
+
+/* The records (from_seq, to_seq] of a stream, copied into out as they are
+ * (an incremental backup's payload). BW_ERR_CONFLICT when a gap or a
+ * missing segment is in range: the caller takes a snapshot instead. */
+enum bw_rc bw_log_collect(const struct bw_keyring *kr, struct bw_backup_target *t,
+                          const char *stream, uint64_t from_seq, uint64_t to_seq,
+                          struct bw_buf *out, char *why, size_t whylen)
+{
+    struct segs ss = {0};
+    struct bw_buf plain;
+    struct replay r = {.expect = from_seq + 1, .until_ms = INT64_MAX, .last_seq = to_seq,
+                       .out = out};
+    bw_buf_init(&plain, BW_BK_SEGMENT_MAX);
+    enum bw_rc rc = stream_ok(stream) ? seg_list(t, stream, &ss) : BW_ERR_INVALID;
+    for (size_t i = 0; rc == BW_OK && i < ss.n && !r.done && r.expect <= to_seq; i++) {
+        if (ss.v[i].last < r.expect)
+            continue;
+        if (ss.v[i].first > r.expect) {
+            bw_why(why, whylen, "the change log misses changes %llu..%llu",
+                   (unsigned long long)r.expect, (unsigned long long)ss.v[i].first - 1);
+            rc = BW_ERR_CONFLICT;
+            break;
+        }
+        rc = seg_load(kr, t, stream, &ss.v[i], &plain, why, whylen);
+        if (rc == BW_OK)
+            rc = replay_segment(&r, &plain, ss.v[i].file, why, whylen);
+    }
+    if (rc == BW_OK && r.expect != to_seq + 1) {
+        bw_why(why, whylen, "the change log on the target stops at change %llu, not %llu",
+               (unsigned long long)r.expect - 1, (unsigned long long)to_seq);
+        rc = BW_ERR_CONFLICT;
+    }
+    bw_free(ss.v);
+    bw_buf_free(&plain, true);
+    return rc;
+}
+
+/* Applies records that must be exactly first..last (first 0: from the first
+ * record's), in order, without gaps. */
+enum bw_rc bw_log_apply(struct bw_store *st, const uint8_t *p, size_t len, uint64_t first,
+                        uint64_t last, uint64_t *applied, char *why, size_t whylen)
+{
+    struct bw_log_rec rec;
+    size_t pos = 0;
+    if (first == 0 && bw_log_record_next(p, len, &pos, &rec) == BW_OK)
+        first = rec.seq; /* the base snapshot's position + 1 */
+    if (first == 0 || first > last) {
+        bw_why(why, whylen, "the backup's changes are empty or out of order");
+        return BW_ERR_INVALID;
+    }
+    struct replay r = {.expect = first, .until_ms = INT64_MAX, .last_seq = last, .st = st};
+    struct bw_buf view = {.data = (char *)p, .len = len, .cap = len, .max = len};
+    enum bw_rc rc = replay_segment(&r, &view, "the backup's changes", why, whylen);
+    if (rc == BW_OK && (r.done || r.expect != last + 1)) {
+        bw_why(why, whylen, "the backup's changes end at %llu, the manifest says %llu",
+               (unsigned long long)r.expect - 1, (unsigned long long)last);
+        rc = BW_ERR_INVALID;
+    }
     if (rc == BW_OK)
         *applied = r.applied;
     return rc;

@@ -29,6 +29,7 @@ void bw_manifest_free(struct bw_manifest *m)
     }
     bw_free(m->keys);
     bw_free(m->chunks);
+    bw_free(m->changes);
     bw_free(m);
 }
 
@@ -97,16 +98,19 @@ static enum bw_rc parse_keys(json_t *arr, struct bw_manifest *m)
     return BW_OK;
 }
 
-static enum bw_rc parse_chunks(json_t *arr, struct bw_manifest *m)
+/* A chunk list [[id hex, key index, length], ...] whose lengths add up to size. */
+static enum bw_rc parse_refs(json_t *arr, const struct bw_manifest *m, uint64_t size,
+                             struct bw_mchunk **out, size_t *nout)
 {
     size_t n = json_array_size(arr);
     uint64_t total = 0;
-    if (!json_is_array(arr) || n > m->size / 1 + 1 || n > (SIZE_MAX / sizeof(*m->chunks)))
+    if (!json_is_array(arr) || n > size / 1 + 1 || n > (SIZE_MAX / sizeof(**out)))
         return BW_ERR_INVALID;
-    m->chunks = bw_calloc(n ? n : 1, sizeof(*m->chunks));
-    if (m->chunks == NULL)
+    struct bw_mchunk *v = bw_calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL)
         return BW_ERR_NOMEM;
-    m->nchunks = n;
+    *out = v; /* owned by m from here on */
+    *nout = n;
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(arr, i);
         const char *hex = json_string_value(json_array_get(c, 0));
@@ -114,25 +118,26 @@ static enum bw_rc parse_chunks(json_t *arr, struct bw_manifest *m)
         size_t bl = 0;
         if (!json_is_array(c) || json_array_size(c) != 3 || hex == NULL ||
             strlen(hex) != 2 * BW_BACKUP_ID_BYTES ||
-            sodium_hex2bin(m->chunks[i].id, BW_BACKUP_ID_BYTES, hex, strlen(hex), NULL, &bl,
+            sodium_hex2bin(v[i].id, BW_BACKUP_ID_BYTES, hex, strlen(hex), NULL, &bl,
                            NULL) != 0 ||
             bl != BW_BACKUP_ID_BYTES || !json_is_integer(k) || json_integer_value(k) < 0 ||
             (size_t)json_integer_value(k) >= m->nkeys || !json_is_integer(l) ||
             json_integer_value(l) < 1 || json_integer_value(l) > BW_BK_CHUNK_MAX)
             return BW_ERR_INVALID;
-        m->chunks[i].key = (uint32_t)json_integer_value(k);
-        m->chunks[i].len = (uint32_t)json_integer_value(l);
-        total += m->chunks[i].len;
+        v[i].key = (uint32_t)json_integer_value(k);
+        v[i].len = (uint32_t)json_integer_value(l);
+        total += v[i].len;
     }
-    return total == m->size ? BW_OK : BW_ERR_INVALID;
+    return total == size ? BW_OK : BW_ERR_INVALID;
 }
 
 static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
 {
     int64_t v = 0;
+    int64_t format = 0;
     json_t *cfg = json_object_get(o, "config");
-    if (!json_is_object(o) || get_int(o, "format", 1, 1, &v) != BW_OK ||
-        json_object_size(o) != 14 || copy_str(o, "name", m->name, sizeof(m->name), false) ||
+    if (!json_is_object(o) || get_int(o, "format", 1, 2, &format) != BW_OK ||
+        json_object_size(o) != (format == 1 ? 14u : 16u) || copy_str(o, "name", m->name, sizeof(m->name), false) ||
         copy_str(o, "kind", m->kind, sizeof(m->kind), false) ||
         copy_str(o, "parent", m->parent, sizeof(m->parent), true) ||
         copy_str(o, "store", m->store, sizeof(m->store), false) ||
@@ -160,7 +165,14 @@ static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
         return BW_ERR_NOMEM;
     enum bw_rc rc = parse_keys(json_object_get(o, "keys"), m);
     if (rc == BW_OK)
-        rc = parse_chunks(json_object_get(o, "chunks"), m);
+        rc = parse_refs(json_object_get(o, "chunks"), m, m->size, &m->chunks, &m->nchunks);
+    if (rc == BW_OK && format == 2) {
+        if (get_int(o, "changes_size", 0, INT64_MAX / 2, &v))
+            return BW_ERR_INVALID;
+        m->changes_size = (uint64_t)v;
+        rc = parse_refs(json_object_get(o, "changes"), m, m->changes_size, &m->changes,
+                        &m->nchanges);
+    }
     return rc;
 }
 
@@ -179,37 +191,49 @@ enum bw_rc bw_manifest_parse(const char *text, size_t len, struct bw_manifest **
     return BW_OK;
 }
 
+static json_t *render_refs(const struct bw_mchunk *v, size_t n)
+{
+    char hex[2 * BW_BACKUP_ID_BYTES + 1];
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        bw_hex(v[i].id, BW_BACKUP_ID_BYTES, hex);
+        if (json_array_append_new(arr, json_pack("[s, I, I]", hex, (json_int_t)v[i].key,
+                                                 (json_int_t)v[i].len)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 static json_t *render_obj(const struct bw_manifest *m)
 {
-    json_t *keys = json_array(), *chunks = json_array();
+    json_t *keys = json_array(), *chunks = render_refs(m->chunks, m->nchunks),
+           *changes = render_refs(m->changes, m->nchanges);
     char b64[sodium_base64_ENCODED_LEN(BW_BACKUP_KEY_WRAPPED_BYTES,
                                        sodium_base64_VARIANT_ORIGINAL)];
-    char hex[2 * BW_BACKUP_ID_BYTES + 1];
-    bool ok = keys != NULL && chunks != NULL;
+    bool ok = keys != NULL && chunks != NULL && changes != NULL;
     for (size_t i = 0; ok && i < m->nkeys; i++) {
         sodium_bin2base64(b64, sizeof(b64), m->keys[i].wrapped, sizeof(m->keys[i].wrapped),
                           sodium_base64_VARIANT_ORIGINAL);
         ok = json_array_append_new(keys, json_pack("{s:s, s:s}", "id", m->keys[i].id,
                                                    "wrapped", b64)) == 0;
     }
-    for (size_t i = 0; ok && i < m->nchunks; i++) {
-        bw_hex(m->chunks[i].id, BW_BACKUP_ID_BYTES, hex);
-        ok = json_array_append_new(chunks, json_pack("[s, I, I]", hex,
-                                                     (json_int_t)m->chunks[i].key,
-                                                     (json_int_t)m->chunks[i].len)) == 0;
-    }
     if (!ok) {
         json_decref(keys);
         json_decref(chunks);
+        json_decref(changes);
         return NULL;
     }
-    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:I, s:I, s:s, s:o, s:o}",
-                     "format", 1, "name", m->name, "kind", m->kind, "parent", m->parent,
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:I, s:I, s:s, s:o, s:o, "
+                     "s:o, s:I}",
+                     "format", 2, "name", m->name, "kind", m->kind, "parent", m->parent,
                      "store", m->store, "created_ms", (json_int_t)m->created_ms,
                      "finished_ms", (json_int_t)m->finished_ms, "schema_version",
                      m->schema_version, "stream", m->stream, "log_seq",
                      (json_int_t)m->log_seq, "size", (json_int_t)m->size, "config",
-                     m->config != NULL ? m->config : "", "keys", keys, "chunks", chunks);
+                     m->config != NULL ? m->config : "", "keys", keys, "chunks", chunks,
+                     "changes", changes, "changes_size", (json_int_t)m->changes_size);
 }
 
 enum bw_rc bw_manifest_render(const struct bw_manifest *m, char **out, size_t *len)

@@ -1,6 +1,6 @@
 /*
- * prune.c - retention (DATA-07, BCK-03..05) and the restore drill
- * (BCK-06..08).
+ * prune.c - retention (DATA-07, BCK-03..05); the restore drill is in
+ * drill.c.
  *
  * Prune removes manifests older than their kind's retention (never the
  * newest backup), then every chunk that no remaining manifest lists - a
@@ -9,11 +9,7 @@
  * segments older than backup_log. Chunks of data keys that no manifest
  * names at all are left alone: they may belong to a backup being written.
  * Each removed backup is audited (backup.pruned).
- *
- * The drill restores the latest point into a scratch directory inside the
- * data directory, opens it, checks integrity, schema and row counts, and
- * records RPO and RTO (meta key backup.last_drill + audit event backup.drill
- * in one transaction), then removes the scratch directory.
+
  */
 #include "backup/backup_int.h"
 #include "audit/audit.h"
@@ -111,6 +107,12 @@ static enum bw_rc prune_backups(const struct bw_backup_env *env, struct bw_backu
             if (rc == BW_OK)
                 rc = set_add(&keep, path);
         }
+        for (size_t c = 0; rc == BW_OK && !expired && c < m->nchanges; c++) {
+            rc = bw_chunk_path(path, sizeof(path), m->keys[m->changes[c].key].id,
+                               m->changes[c].id);
+            if (rc == BW_OK)
+                rc = set_add(&keep, path);
+        }
         if (rc == BW_OK && expired) {
             snprintf(path, sizeof(path), "backups/%s.manifest", m->name);
             rc = bw_target_remove(t, path);
@@ -172,125 +174,4 @@ enum bw_rc bw_backup_prune(const struct bw_backup_env *env, struct bw_backup_tar
     }
     *out = res;
     return BW_OK;
-}
-
-/* ---- drill ------------------------------------------------------------------------ */
-
-struct counts {
-    int64_t users, meta;
-};
-
-static enum bw_rc count_row(void *arg, const struct bw_row *row)
-{
-    (void)row;
-    ((struct counts *)arg)->users++;
-    return BW_OK;
-}
-
-static enum bw_rc meta_row(void *arg, const struct bw_row *row)
-{
-    ((struct counts *)arg)->meta = bw_row_int(row, 0);
-    return BW_OK;
-}
-
-static enum bw_rc count_fn(struct bw_tx *tx, void *arg)
-{
-    struct bw_val lim[] = {BW_VINT(INT32_MAX)}, pre[] = {BW_VTEXT("")};
-    enum bw_rc rc = bw_tx_query(tx, BW_STMT_USER_LIST, lim, 1, count_row, arg);
-    if (rc == BW_OK)
-        rc = bw_tx_query(tx, BW_STMT_META_COUNT_LIKE, pre, 1, meta_row, arg);
-    return rc;
-}
-
-struct drill_rec {
-    const struct bw_backup_env *env;
-    json_t *result;
-};
-
-static enum bw_rc record_fn(struct bw_tx *tx, void *arg)
-{
-    struct drill_rec *d = arg;
-    struct bw_audit_ctx ctx = {.remote = "-", .request_id = "-"};
-    char *text = json_dumps(d->result, JSON_COMPACT);
-    enum bw_rc rc = text != NULL ? bw_store_meta_put(tx, "backup.last_drill", text)
-                                 : BW_ERR_NOMEM;
-    bw_free(text);
-    if (rc == BW_OK) {
-        json_incref(d->result);
-        rc = bw_audit_append(tx, &ctx, d->env->actor, "backup.drill", "drill",
-                             BW_AUDIT_SUCCESS, d->result);
-    }
-    return rc;
-}
-
-static enum bw_rc check_restored(const char *dir, struct counts *c, int *schema, char *why,
-                                 size_t whylen)
-{
-    char db[4096];
-    struct bw_store *st = NULL;
-    struct bw_store_opts so = {.pool_size = 1};
-    int want = 0;
-    enum bw_rc rc = bw_sys_path(db, sizeof(db), dir, "db/bulwark.db");
-    if (rc == BW_OK)
-        rc = bw_store_open(db, &so, &st, why, whylen);
-    if (rc == BW_OK)
-        rc = bw_store_check(st, why, whylen);
-    if (rc == BW_OK)
-        rc = bw_store_schema_version(st, schema, &want);
-    if (rc == BW_OK && *schema != want) {
-        bw_why(why, whylen, "restored schema version %d, this binary needs %d", *schema, want);
-        rc = BW_ERR_SCHEMA;
-    }
-    if (rc == BW_OK)
-        rc = bw_store_read(st, count_fn, c);
-    bw_store_close(st);
-    return rc;
-}
-
-enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_target *t,
-                           json_t **out, char *why, size_t whylen)
-{
-    char scratch[4096], name[64], id[BW_ID_LEN + 1];
-    json_t *restored = NULL;
-    struct counts c = {0};
-    int schema = 0;
-    uint64_t t0 = bw_time_mono_ns();
-    if (strcmp(bw_store_driver(env->store), "sqlite") != 0) {
-        bw_why(why, whylen, "the drill restores SQLite stores only; for PostgreSQL run 'backup "
-               "restore --database URL' into an empty database (docs/RESTORE.md)");
-        return BW_ERR_UNSUPPORTED;
-    }
-    bw_id_new(id);
-    snprintf(name, sizeof(name), "backup/drill-%s", id);
-    enum bw_rc rc = bw_sys_path(scratch, sizeof(scratch), env->data_dir, name);
-    struct bw_restore_opts o = {.to = scratch, .at_ms = -1};
-    if (rc == BW_OK)
-        rc = bw_backup_restore(env, t, &o, &restored, why, whylen);
-    if (rc == BW_OK)
-        rc = check_restored(scratch, &c, &schema, why, whylen);
-    int64_t rto_ms = (int64_t)((bw_time_mono_ns() - t0) / 1000000);
-    (void)bw_backup_remove_dir(scratch);
-    if (rc == BW_OK) {
-        int64_t point = json_integer_value(json_object_get(restored, "point_ms"));
-        char now[21];
-        bw_time_format(bw_time_now(), now);
-        json_t *r = json_pack("{s:s, s:s, s:O, s:O, s:I, s:I, s:i, s:I, s:I, s:s}", "result",
-                              "ok", "at", now, "backup", json_object_get(restored, "backup"),
-                              "point", json_object_get(restored, "point"), "rpo_s",
-                              (json_int_t)((bw_time_now_ms() - point) / 1000), "rto_ms",
-                              (json_int_t)rto_ms, "schema_version", schema, "users",
-                              (json_int_t)c.users, "meta_rows", (json_int_t)c.meta,
-                              "integrity", "ok");
-        struct drill_rec d = {env, r};
-        rc = r != NULL ? bw_store_write(env->store, record_fn, &d) : BW_ERR_NOMEM;
-        if (rc == BW_OK)
-            *out = r;
-        else
-            json_decref(r);
-    } else {
-        (void)bw_backup_audit(env, "backup.failed", "drill", false,
-                              json_pack("{s:s}", "reason", why));
-    }
-    json_decref(restored);
-    return rc;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@ struct fetch {
     const struct bw_backup_env *env;
     struct bw_backup_target *t;
     const struct bw_manifest *m;
+    const struct bw_mchunk *refs; /* m->chunks or m->changes */
+    size_t n;
+    uint64_t size;
     struct bw_backup_key **keys;
     uint64_t *off;
     int fd; /* -1: verify only */
@@ -46,7 +50,7 @@ struct fetch {
 static enum bw_rc fetch_one(struct fetch *f, size_t i, struct bw_buf *obj, uint8_t *plain,
                             char *why, size_t whylen)
 {
-    const struct bw_mchunk *c = &f->m->chunks[i];
+    const struct bw_mchunk *c = &f->refs[i];
     const char *keyid = f->m->keys[c->key].id;
     char path[BW_BK_NAME_MAX], hex[2 * BW_BACKUP_ID_BYTES + 1];
     enum bw_rc rc = bw_chunk_path(path, sizeof(path), keyid, c->id);
@@ -80,7 +84,7 @@ static void *fetch_worker(void *arg)
     bw_buf_init(&obj, BW_BK_OBJECT_MAX);
     for (;;) {
         size_t i = atomic_fetch_add(&f->next, 1);
-        if (i >= f->m->nchunks || f->rc != BW_OK)
+        if (i >= f->n || f->rc != BW_OK)
             break;
         enum bw_rc rc = plain != NULL ? fetch_one(f, i, &obj, plain, why, sizeof(why))
                                       : BW_ERR_NOMEM;
@@ -93,9 +97,11 @@ static void *fetch_worker(void *arg)
             pthread_mutex_unlock(&f->mu);
             break;
         }
-        atomic_fetch_add(&f->done, f->m->chunks[i].len);
+        atomic_fetch_add(&f->done, f->refs[i].len);
     }
     bw_buf_free(&obj, false);
+    if (plain != NULL)
+        sodium_memzero(plain, BW_BK_CHUNK_MAX);
     bw_free(plain);
     return NULL;
 }
@@ -124,21 +130,26 @@ static enum bw_rc unwrap_keys(const struct bw_backup_env *env, const struct bw_m
     return rc;
 }
 
-/* Reads every chunk of m (into fd at its offset when fd >= 0). */
+/* Reads every chunk of m (changes: every change chunk) into fd at its
+ * offset when fd >= 0. */
 static enum bw_rc fetch_all(const struct bw_backup_env *env, struct bw_backup_target *t,
-                            const struct bw_manifest *m, int fd, char *why, size_t whylen)
+                            const struct bw_manifest *m, bool changes, int fd, char *why,
+                            size_t whylen)
 {
-    struct fetch f = {.env = env, .t = t, .m = m, .fd = fd};
+    struct fetch f = {.env = env, .t = t, .m = m, .fd = fd,
+                      .refs = changes ? m->changes : m->chunks,
+                      .n = changes ? m->nchanges : m->nchunks,
+                      .size = changes ? m->changes_size : m->size};
     pthread_t th[WORKERS];
     int started = 0;
     enum bw_rc rc = unwrap_keys(env, m, &f.keys, why, whylen);
     if (rc != BW_OK)
         return rc;
-    f.off = bw_calloc(m->nchunks + 1, sizeof(*f.off));
+    f.off = bw_calloc(f.n + 1, sizeof(*f.off));
     if (f.off == NULL)
         rc = BW_ERR_NOMEM;
-    for (size_t i = 0; rc == BW_OK && i < m->nchunks; i++)
-        f.off[i + 1] = f.off[i] + m->chunks[i].len;
+    for (size_t i = 0; rc == BW_OK && i < f.n; i++)
+        f.off[i + 1] = f.off[i] + f.refs[i].len;
     pthread_mutex_init(&f.mu, NULL);
     for (int i = 0; rc == BW_OK && i < WORKERS; i++) {
         if (pthread_create(&th[i], NULL, fetch_worker, &f) == 0)
@@ -146,17 +157,17 @@ static enum bw_rc fetch_all(const struct bw_backup_env *env, struct bw_backup_ta
     }
     if (rc == BW_OK && started == 0)
         fetch_worker(&f);
-    while (rc == BW_OK && env->progress != NULL && atomic_load(&f.next) < m->nchunks &&
+    while (rc == BW_OK && env->progress != NULL && atomic_load(&f.next) < f.n &&
            f.rc == BW_OK) {
         env->progress(env->progress_arg, fd >= 0 ? "restore" : "verify", atomic_load(&f.done),
-                      m->size);
+                      f.size);
         usleep(200000);
     }
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     if (rc == BW_OK && (rc = f.rc) != BW_OK)
         bw_why(why, whylen, "%s", f.why);
-    if (rc == BW_OK && fd >= 0 && ftruncate(fd, (off_t)m->size) != 0)
+    if (rc == BW_OK && fd >= 0 && ftruncate(fd, (off_t)f.size) != 0)
         rc = BW_ERR_IO;
     if (rc == BW_OK && fd >= 0 && fsync(fd) != 0)
         rc = BW_ERR_IO;
@@ -174,12 +185,14 @@ static json_t *summary(const struct bw_manifest *m)
 {
     char ts[21];
     bw_time_format(m->created_ms / 1000, ts);
-    return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:i, s:s?, s:I}", "name",
-                     m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL,
-                     "created_at", ts, "created_ms", (json_int_t)m->created_ms, "store",
-                     m->store, "size", (json_int_t)m->size, "chunks", (json_int_t)m->nchunks,
-                     "schema_version", m->schema_version, "stream",
-                     m->stream[0] ? m->stream : NULL, "log_seq", (json_int_t)m->log_seq);
+    return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:i, s:s?, s:I, s:I, s:I}",
+                     "name", m->name, "kind", m->kind, "parent",
+                     m->parent[0] ? m->parent : NULL, "created_at", ts, "created_ms",
+                     (json_int_t)m->created_ms, "store", m->store, "size", (json_int_t)m->size,
+                     "chunks", (json_int_t)m->nchunks, "schema_version", m->schema_version,
+                     "stream", m->stream[0] ? m->stream : NULL, "log_seq",
+                     (json_int_t)m->log_seq, "changes", (json_int_t)m->nchanges,
+                     "changes_size", (json_int_t)m->changes_size);
 }
 
 enum bw_rc bw_backup_list(const struct bw_keyring *kr, struct bw_backup_target *t, json_t **out,
@@ -232,10 +245,12 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
         struct bw_manifest *m = NULL;
         rc = bw_manifest_load(env->kr, t, names[i], &m, why, whylen);
         if (rc == BW_OK)
-            rc = fetch_all(env, t, m, -1, why, whylen);
+            rc = fetch_all(env, t, m, false, -1, why, whylen);
+        if (rc == BW_OK)
+            rc = fetch_all(env, t, m, true, -1, why, whylen);
         if (rc == BW_OK) {
-            chunks += m->nchunks;
-            bytes += m->size;
+            chunks += m->nchunks + m->nchanges;
+            bytes += m->size + m->changes_size;
         }
         bw_manifest_free(m);
     }
@@ -407,6 +422,42 @@ static enum bw_rc copy_secrets(const char *from, const char *to, char *why, size
     return BW_OK;
 }
 
+/* An incremental built from the change log: its change chunks, fetched
+ * into a private file in the new directory, applied in order. */
+static enum bw_rc apply_backup_changes(const struct bw_backup_env *env,
+                                       struct bw_backup_target *t, const struct bw_manifest *m,
+                                       const char *dir, struct bw_store *st, uint64_t *applied,
+                                       char *why, size_t whylen)
+{
+    char path[4096];
+    void *map = MAP_FAILED;
+    enum bw_rc rc = bw_sys_path(path, sizeof(path), dir, "db/restore.changes");
+    if (rc != BW_OK)
+        return rc;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        bw_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
+        return BW_ERR_IO;
+    }
+    rc = fetch_all(env, t, m, true, fd, why, whylen);
+    if (rc == BW_OK) {
+        map = mmap(NULL, (size_t)m->changes_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED)
+            rc = BW_ERR_IO;
+    }
+    if (rc == BW_OK)
+        rc = bw_log_apply(st, map, (size_t)m->changes_size, 0, m->log_seq, applied, why,
+                          whylen);
+    if (rc != BW_OK && why[0] == '\0')
+        bw_why(why, whylen, "cannot apply the changes of backup %s: %s", m->name,
+               bw_rc_str(rc));
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)m->changes_size);
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
 /* Snapshot -> store, then the change log up to the point. */
 static enum bw_rc load_data(const struct bw_backup_env *env, struct bw_backup_target *t,
                             const struct point *p, const char *dir, const char *database,
@@ -428,20 +479,25 @@ static enum bw_rc load_data(const struct bw_backup_env *env, struct bw_backup_ta
         bw_why(why, whylen, "cannot create %s: %s", snap, strerror(errno));
         return BW_ERR_IO;
     }
-    rc = fetch_all(env, t, p->m, fd, why, whylen);
+    rc = fetch_all(env, t, p->m, false, fd, why, whylen);
     close(fd);
     if (rc == BW_OK)
         rc = bw_store_load_snapshot(target, snap, why, whylen);
     unlink(snap);
     *applied = 0;
-    if (rc == BW_OK && p->replay) {
+    if (rc == BW_OK && (p->replay || p->m->nchanges > 0)) {
         struct bw_store_opts so = {.pool_size = 1};
         rc = bw_store_open(target, &so, &st, why, whylen);
-        if (rc == BW_OK)
-            rc = bw_log_replay(env->kr, t, p->m->stream, p->m->log_seq, p->until_ms, st,
-                               applied, why, whylen);
-        bw_store_close(st);
     }
+    if (rc == BW_OK && p->m->nchanges > 0)
+        rc = apply_backup_changes(env, t, p->m, dir, st, applied, why, whylen);
+    if (rc == BW_OK && p->replay) {
+        uint64_t more = 0;
+        rc = bw_log_replay(env->kr, t, p->m->stream, p->m->log_seq, p->until_ms, st, &more,
+                           why, whylen);
+        *applied += more;
+    }
+    bw_store_close(st);
     return rc;
 }
 
@@ -450,7 +506,7 @@ enum bw_rc bw_backup_remove_dir(const char *dir)
     static const char *const files[] = {
         "keys/master.key", "keys/audit-signing.key", "keys/audit-signing.pub", "tls/cert.pem",
         "tls/key.pem",     "bulwark.conf",           "db/bulwark.db",          "db/bulwark.db-wal",
-        "db/bulwark.db-shm", "db/restore.snapshot",  "keys",                   "tls",
+        "db/bulwark.db-shm", "db/restore.snapshot",  "db/restore.changes", "keys",                   "tls",
         "db"};
     char p[4096];
     for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {

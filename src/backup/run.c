@@ -6,7 +6,8 @@
  * sync the target, and publish the sealed manifest last. An incremental
  * backup writes only chunks its parent does not hold and refers to the
  * parent's (the manifest carries every data key it needs, wrapped), so any
- * backup restores on its own. Every run and failure is audited.
+ * backup restores on its own. Every run and failure is audited. A second
+ * target receives a copy after the backup is published (copy.c).
  *
  * Trusts: the store's snapshot. The plaintext snapshot exists only inside
  * the data directory (0700, like the database itself) and is removed on
@@ -52,6 +53,14 @@ enum bw_rc bw_backup_audit(const struct bw_backup_env *env, const char *action,
                            const char *target, bool ok, json_t *details)
 {
     struct audit_arg a = {env, action, target, ok, details};
+    if (env->store == NULL) { /* a restore on a new machine: no store to audit into yet */
+        char *text = json_dumps(details, JSON_COMPACT);
+        bw_log(ok ? BW_LOG_INFO : BW_LOG_ERROR, action, "%s %s", target,
+               text != NULL ? text : "");
+        bw_free(text);
+        json_decref(details);
+        return BW_OK;
+    }
     enum bw_rc rc = bw_store_write(env->store, audit_fn, &a);
     json_decref(details);
     if (rc != BW_OK)
@@ -77,7 +86,7 @@ static int known_cmp(const void *a, const void *b)
 
 struct run {
     const struct bw_backup_env *env;
-    struct bw_backup_target *t, *copy;
+    struct bw_backup_target *t;
     const uint8_t *data;
     size_t *off;
     struct bw_mchunk *chunks;
@@ -90,6 +99,7 @@ struct run {
     atomic_size_t next;
     _Atomic uint64_t done, new_chunks, new_bytes, stored;
     uint64_t total;
+    bool from_log; /* an incremental built from the change log */
     pthread_mutex_t mu;
     enum bw_rc rc;
     char why[512];
@@ -128,8 +138,6 @@ static enum bw_rc one_chunk(struct run *r, size_t i, struct bw_buf *obj, char *w
         rc = bw_chunk_path(path, sizeof(path), r->keyid, c->id);
     if (rc == BW_OK)
         rc = bw_target_put(r->t, path, obj->data, obj->len, false, why, wl);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = bw_target_put(r->copy, path, obj->data, obj->len, false, why, wl);
     atomic_fetch_add(&r->new_chunks, 1);
     atomic_fetch_add(&r->new_bytes, c->len);
     atomic_fetch_add(&r->stored, obj->len);
@@ -291,6 +299,8 @@ static void compact_keys(struct bw_manifest *m)
         goto out; /* keeping unused keys is harmless */
     for (size_t i = 0; i < m->nchunks; i++)
         used[m->chunks[i].key] = true;
+    for (size_t i = 0; i < m->nchanges; i++)
+        used[m->changes[i].key] = true;
     size_t n = 0;
     for (size_t i = 0; i < m->nkeys; i++) {
         if (!used[i] && !(i + 1 == m->nkeys && n == 0))
@@ -300,6 +310,8 @@ static void compact_keys(struct bw_manifest *m)
     }
     for (size_t i = 0; i < m->nchunks; i++)
         m->chunks[i].key = map[m->chunks[i].key];
+    for (size_t i = 0; i < m->nchanges; i++)
+        m->changes[i].key = map[m->changes[i].key];
     m->nkeys = n;
 out:
     bw_free(map);
@@ -412,7 +424,7 @@ static json_t *describe(const struct bw_manifest *m, const struct run *r, const 
     bw_hex(sha, 32, hex);
     bw_time_format(m->created_ms / 1000, ts);
     return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s?, "
-                     "s:I}",
+                     "s:I, s:s, s:I}",
                      "name", m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL,
                      "created_at", ts, "created_ms", (json_int_t)m->created_ms, "store",
                      m->store, "size", (json_int_t)m->size, "chunks", (json_int_t)m->nchunks,
@@ -420,34 +432,105 @@ static json_t *describe(const struct bw_manifest *m, const struct run *r, const 
                      (json_int_t)(atomic_load(&r->stored) + mbytes), "new_bytes",
                      (json_int_t)atomic_load(&r->new_bytes), "seconds", secs, "sha256", hex,
                      "stream", m->stream[0] ? m->stream : NULL, "log_seq",
-                     (json_int_t)m->log_seq);
+                     (json_int_t)m->log_seq, "mode", r->from_log ? "changes" : "snapshot",
+                     "changes_size", (json_int_t)m->changes_size);
 }
 
-static enum bw_rc verify_copy(const struct bw_backup_env *env, struct bw_backup_target *copy,
-                              const struct bw_manifest *m, const uint8_t sha[32], char *why,
-                              size_t whylen)
+/* ---- an incremental from the change log (SQLite, inside serve) ------------------
+ * The changes since the parent backup are already on the target as sealed
+ * log segments; the incremental copies that range into its own change
+ * chunks (so log retention cannot break it) and names the parent's chunks
+ * and change chunks: reading, hashing and writing are proportional to the
+ * change, and the manifest still names every object a restore needs. */
+
+/* Whether this incremental can be built from the change log. */
+static bool log_eligible(const struct bw_backup_env *env, const struct bw_manifest *parent)
 {
-    char path[BW_BK_NAME_MAX];
-    uint8_t got[32];
-    struct bw_buf b;
-    bw_buf_init(&b, BW_BK_MANIFEST_MAX);
-    snprintf(path, sizeof(path), "backups/%s.manifest", m->name);
-    enum bw_rc rc = bw_target_get(copy, path, &b, why, whylen);
-    if (rc == BW_OK) {
-        crypto_hash_sha256(got, (const uint8_t *)b.data, b.len);
-        if (sodium_memcmp(got, sha, 32) != 0) {
-            bw_why(why, whylen, "the copy of %s reads back differently", path);
-            rc = BW_ERR_IO;
-        }
-    }
-    bw_buf_free(&b, false);
-    (void)env;
-    return rc;
+    return env->log != NULL && parent != NULL && parent->stream[0] != '\0' &&
+           strcmp(parent->stream, bw_log_shipper_stream(env->log)) == 0 &&
+           strcmp(parent->store, "sqlite") == 0;
+}
+
+/* Fixed cut points of the change payload (it is not deduplicated). */
+static enum bw_rc cut_fixed(size_t len, size_t **off, size_t *n)
+{
+    size_t k = (len + BW_BK_CHUNK_MAX - 1) / BW_BK_CHUNK_MAX;
+    size_t *o = bw_malloc((k + 1) * sizeof(*o));
+    if (o == NULL)
+        return BW_ERR_NOMEM;
+    for (size_t i = 0; i < k; i++)
+        o[i] = i * (size_t)BW_BK_CHUNK_MAX;
+    o[k] = len;
+    *off = o;
+    *n = k;
+    return BW_OK;
+}
+
+/* Copies the parent's chunk and change lists; room for `more` changes. */
+static enum bw_rc take_lists(struct bw_manifest *m, const struct bw_manifest *p, size_t more)
+{
+    m->chunks = bw_calloc(p->nchunks ? p->nchunks : 1, sizeof(*m->chunks));
+    m->changes = bw_calloc(p->nchanges + more + 1, sizeof(*m->changes));
+    if (m->chunks == NULL || m->changes == NULL)
+        return BW_ERR_NOMEM;
+    memcpy(m->chunks, p->chunks, p->nchunks * sizeof(*m->chunks));
+    memcpy(m->changes, p->changes, p->nchanges * sizeof(*m->changes));
+    m->nchunks = p->nchunks;
+    m->nchanges = p->nchanges;
+    m->size = p->size;
+    m->changes_size = p->changes_size;
+    return BW_OK;
+}
+
+/* BW_ERR_CONFLICT: the log cannot serve (a gap, too much change, another
+ * schema); the caller takes a snapshot instead. */
+static enum bw_rc log_delta(const struct bw_backup_env *env, struct run *r,
+                            struct bw_manifest *m, const struct bw_manifest *parent,
+                            struct bw_buf *delta, char *why, size_t whylen)
+{
+    struct bw_log_point head = {0};
+    int64_t lag = 0;
+    int have = 0, want = 0;
+    uint64_t cap = parent->size / 2;
+    enum bw_rc rc = bw_log_shipper_ship(env->log, &lag, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_log_head(env->kr, r->t, parent->stream, &head);
+    if (rc == BW_OK)
+        rc = bw_store_schema_version(env->store, &have, &want);
+    if (rc != BW_OK)
+        return rc;
+    if (have != parent->schema_version || head.last_seq < parent->log_seq ||
+        cap <= parent->changes_size)
+        return BW_ERR_CONFLICT; /* re-base with a snapshot: bounded replay at restore */
+    bw_buf_init(delta, (size_t)(cap - parent->changes_size));
+    rc = bw_log_collect(env->kr, r->t, parent->stream, parent->log_seq, head.last_seq, delta,
+                        why, whylen);
+    if (rc == BW_ERR_TOOBIG)
+        rc = BW_ERR_CONFLICT;
+    if (rc != BW_OK)
+        return rc;
+    m->schema_version = have;
+    m->created_ms = head.until_ms; /* every commit stamped up to here is inside */
+    m->finished_ms = head.until_ms;
+    m->log_seq = head.last_seq;
+    if ((rc = cut_fixed(delta->len, &r->off, &r->n)) != BW_OK)
+        return rc;
+    if ((rc = take_lists(m, parent, r->n)) != BW_OK)
+        return rc;
+    r->data = (const uint8_t *)delta->data;
+    r->known = NULL; /* changes are not deduplicated against the snapshot */
+    r->nknown = 0;
+    r->chunks = m->changes + m->nchanges;
+    r->total = delta->len;
+    r->from_log = true;
+    m->nchanges += r->n;
+    m->changes_size += delta->len;
+    return BW_OK;
 }
 
 static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
-                         struct bw_manifest *m, struct snap *s, enum bw_backup_kind kind,
-                         json_t **out, char *why, size_t whylen)
+                         struct bw_manifest *m, struct snap *s, struct bw_buf *delta,
+                         enum bw_backup_kind kind, json_t **out, char *why, size_t whylen)
 {
     struct bw_manifest *parent = NULL;
     struct known *known = NULL;
@@ -477,23 +560,48 @@ static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
     }
     if ((rc = read_config(env->data_dir, &m->config)) != BW_OK)
         goto out;
-    if ((rc = take_snapshot(env, m, s, why, whylen)) != BW_OK)
-        goto out;
-    if ((rc = cut(env->kr, s->data, s->len, &r->off, &r->n)) != BW_OK)
-        goto out;
-    m->chunks = bw_calloc(r->n ? r->n : 1, sizeof(*m->chunks));
-    if (m->chunks == NULL) {
-        rc = BW_ERR_NOMEM;
-        goto out;
+    if (env->log != NULL && bw_store_changelog_sync(env->store) != BW_OK)
+        bw_log(BW_LOG_WARN, "backup.run", "cannot check the change log for other writers");
+    if (log_eligible(env, parent)) {
+        rc = log_delta(env, r, m, parent, delta, why, whylen);
+        if (rc == BW_ERR_CONFLICT) { /* a snapshot instead; drop what the attempt built */
+            bw_log(BW_LOG_INFO, "backup.run", "incremental from a snapshot: %s",
+                   why[0] ? why : "the change log cannot serve this backup");
+            why[0] = '\0';
+            bw_free(m->chunks);
+            bw_free(m->changes);
+            bw_free(r->off);
+            m->chunks = m->changes = NULL;
+            m->nchunks = m->nchanges = 0;
+            m->changes_size = 0;
+            r->off = NULL;
+            r->from_log = false;
+            rc = BW_OK;
+        } else if (rc != BW_OK) {
+            goto out;
+        }
     }
-    m->nchunks = r->n;
-    r->data = s->data;
-    r->chunks = m->chunks;
-    r->known = known;
+    if (!r->from_log) {
+        if (env->log != NULL)
+            (void)bw_log_shipper_take_gap(env->log); /* the snapshot covers it */
+        if ((rc = take_snapshot(env, m, s, why, whylen)) != BW_OK)
+            goto out;
+        if ((rc = cut(env->kr, s->data, s->len, &r->off, &r->n)) != BW_OK)
+            goto out;
+        m->chunks = bw_calloc(r->n ? r->n : 1, sizeof(*m->chunks));
+        if (m->chunks == NULL) {
+            rc = BW_ERR_NOMEM;
+            goto out;
+        }
+        m->nchunks = r->n;
+        r->data = s->data;
+        r->chunks = m->chunks;
+        r->known = known;
+        r->total = s->len;
+    }
     r->key = key;
     r->keyid = keyid;
     r->key_index = (uint32_t)(m->nkeys - 1);
-    r->total = s->len;
     run_workers(r);
     if ((rc = r->rc) != BW_OK) {
         bw_why(why, whylen, "%s", r->why);
@@ -501,15 +609,9 @@ static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
     }
     /* publish: chunks durable first, then the manifest */
     rc = bw_target_sync(r->t, why, whylen);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = bw_target_sync(r->copy, why, whylen);
     compact_keys(m);
     if (rc == BW_OK)
         rc = bw_manifest_store(env->kr, r->t, m, sha, &mbytes, why, whylen);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = bw_manifest_store(env->kr, r->copy, m, sha, &mbytes, why, whylen);
-    if (rc == BW_OK && r->copy != NULL)
-        rc = verify_copy(env, r->copy, m, sha, why, whylen);
     if (rc == BW_OK) {
         *out = describe(m, r, sha, mbytes, (double)(bw_time_mono_ns() - t0) / 1e9);
         if (*out == NULL)
@@ -526,17 +628,30 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
                          struct bw_backup_target *copy, enum bw_backup_kind kind, json_t **out,
                          char *why, size_t whylen)
 {
-    struct run r = {.env = env, .t = t, .copy = copy};
+    struct run r = {.env = env, .t = t};
     struct bw_manifest *m = bw_calloc(1, sizeof(*m));
     struct snap s = {.path = ""};
+    struct bw_buf delta;
     json_t *res = NULL;
+    bw_buf_init(&delta, 0);
     pthread_mutex_init(&r.mu, NULL);
-    enum bw_rc rc = m != NULL ? do_run(env, &r, m, &s, kind, &res, why, whylen) : BW_ERR_NOMEM;
+    enum bw_rc rc = m != NULL ? do_run(env, &r, m, &s, &delta, kind, &res, why, whylen)
+                              : BW_ERR_NOMEM;
     snap_free(&s);
+    bw_buf_free(&delta, true);
     if (rc == BW_OK) {
         json_incref(res);
         (void)bw_backup_audit(env, "backup.completed", m->name, true, res);
-        *out = res;
+        if (copy != NULL) { /* BCK-02: the off-site copy, read back (copy.c) */
+            json_t *c = NULL;
+            rc = bw_backup_copy(env, t, copy, m->name, &c, why, whylen);
+            if (rc == BW_OK)
+                json_object_set_new(res, "copy", c);
+        }
+        if (rc == BW_OK)
+            *out = res;
+        else
+            json_decref(res);
     } else {
         (void)bw_backup_audit(env, "backup.failed", m != NULL && m->name[0] ? m->name : "-",
                               false, json_pack("{s:s, s:s}", "kind",

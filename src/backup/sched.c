@@ -2,7 +2,9 @@
  * sched.c - backups inside `bulwark serve` (BCK-01, BCK-03..05): one thread
  * that ships the change log every log_interval, takes a full backup every
  * [backup] full and an incremental one every [backup] incremental, prunes
- * after each backup, and audits every run, prune and failure. A missed
+ * after each backup, copies each backup to [backup] copy_target when one is
+ * set (BCK-02, read back and hash-compared; pruned by the same retention),
+ * and audits every run, copy, prune and failure. A missed
  * schedule (the newest backup on the target is older than twice the
  * incremental interval when serve starts) is audited as backup.missed.
  *
@@ -24,6 +26,7 @@ struct bw_backup_sched {
     const struct bw_keyring *kr;
     const char *data_dir;
     struct bw_backup_target *t;
+    struct bw_backup_target *copy; /* [backup] copy_target (BCK-02), or NULL */
     struct bw_log_shipper *log;
     int64_t full_s, incr_s, log_ms;
     int64_t last_full_ms, last_any_ms, last_ship_ms;
@@ -63,7 +66,8 @@ static void env_for(const struct bw_backup_sched *s, struct bw_backup_env *env)
                                   .data_dir = s->data_dir,
                                   .actor = "system",
                                   .log_stream = s->log != NULL ? bw_log_shipper_stream(s->log)
-                                                               : NULL};
+                                                               : NULL,
+                                  .log = s->log};
 }
 
 /* Newest backup times on the target (once, at start). */
@@ -118,7 +122,7 @@ static void run_one(struct bw_backup_sched *s, enum bw_backup_kind kind)
     char why[512] = "";
     env_for(s, &env);
     int64_t now = bw_time_now_ms();
-    enum bw_rc rc = bw_backup_run(&env, s->t, NULL, kind, &res, why, sizeof(why));
+    enum bw_rc rc = bw_backup_run(&env, s->t, s->copy, kind, &res, why, sizeof(why));
     if (rc == BW_OK) {
         s->last_any_ms = now;
         if (strcmp(json_string_value(json_object_get(res, "kind")), "full") == 0)
@@ -130,8 +134,12 @@ static void run_one(struct bw_backup_sched *s, enum bw_backup_kind kind)
         res = NULL;
         if (bw_backup_prune(&env, s->t, &res, why, sizeof(why)) != BW_OK)
             bw_log(BW_LOG_ERROR, "backup.prune", "prune failed: %s", why);
+        json_decref(res);
+        res = NULL;
+        if (s->copy != NULL && bw_backup_prune(&env, s->copy, &res, why, sizeof(why)) != BW_OK)
+            bw_log(BW_LOG_ERROR, "backup.prune", "prune of the copy target failed: %s", why);
     } else {
-        bw_log(BW_LOG_ERROR, "backup.failed", "scheduled backup failed: %s", why);
+        bw_log(BW_LOG_ERROR, "backup.failed", "scheduled backup (or its copy) failed: %s", why);
         s->last_any_ms = now - 1000 * s->incr_s + 60000; /* retry in a minute */
     }
     json_decref(res);
@@ -194,6 +202,7 @@ void bw_backup_sched_stop(struct bw_backup_sched *s)
         bw_log_shipper_free(s->log);
     }
     bw_backup_target_close(s->t);
+    bw_backup_target_close(s->copy);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     bw_free(s);
@@ -241,6 +250,8 @@ enum bw_rc bw_backup_sched_start(const struct bw_config *cfg, struct bw_store *s
                "duration");
     if (rc == BW_OK)
         rc = bw_backup_target_open(cfg->backup_target, data_dir, &s->t, why, whylen);
+    if (rc == BW_OK && cfg->backup_copy_target != NULL && cfg->backup_copy_target[0] != '\0')
+        rc = bw_backup_target_open(cfg->backup_copy_target, data_dir, &s->copy, why, whylen);
     if (rc == BW_OK && (rc = start_log(s)) != BW_OK)
         bw_why(why, whylen, "cannot start the change log: %s", bw_rc_str(rc));
     if (rc == BW_OK && pthread_create(&s->th, NULL, loop, s) != 0)

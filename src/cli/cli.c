@@ -155,16 +155,25 @@ static const struct bw_cli_cmd commands[] = {
      "  backup drill       restore the latest point into a scratch directory, check it,\n"
      "                     record RPO and RTO as evidence, remove it\n"
      "  backup prune       apply [retention] full_backups, incremental_backups, backup_log\n"
+     "  backup restore --to DIR --target SPEC --recovery-kit FILE [--passphrase-file F]\n"
+     "                     on a new machine: keys from the recovery kit, no data directory\n"
+     "                     needed (docs/RESTORE.md)\n"
+     "[backup] copy_target (or --copy-to): each backup is copied there and read back.\n"
      "Options: --target SPEC overrides [backup] target (dir:/PATH or sftp://USER@HOST/PATH).\n",
      bw_cmd_backup},
     /* records feature */
-    {"key", "rotate the master key of record data; list the key inventory",
+    {"key", "rotate the master key of record data; the key inventory; a recovery kit",
      "Subcommands:\n"
      "  key rotate         write a new master key version (keys/master-N.key) and rewrap\n"
      "                     every organisation key under it, audited as key.rotated; safe\n"
      "                     while `bulwark serve` runs. Older versions stay, retired.\n"
      "  key list           the key inventory: kind, scope, version, activated, retired,\n"
-     "                     destroyed (with --json as an array); never key material\n",
+     "                     destroyed (with --json as an array); never key material\n"
+     "  key export-recovery [--passphrase-file F] [--output FILE]\n"
+     "                     print (or write, 0600) a recovery kit: the master key and the\n"
+     "                     audit-signing key sealed under a passphrase (Argon2id), with what\n"
+     "                     a restore on a new machine needs; the passphrase is read from F\n"
+     "                     or asked twice on the terminal (at least 12 characters)\n",
      bw_cmd_key},
     /* compliance (check) */
     {"check", "run every control check against the live installation",

@@ -101,4 +101,11 @@ struct bw_keyring;
 BW_MUST_CHECK enum bw_rc bw_cli_audit_config(struct bw_store *st, const struct bw_keyring *kr,
                                              const struct bw_config *cfg);
 
+/* backup2 (issue 6): the recovery kit (cmd_key_recovery.c) */
+enum bw_rc bw_cmd_key_recovery(struct bw_cli *cli, int argc, char **argv);
+/* Reads a passphrase from `file` or the terminal (twice with `confirm`);
+ * *out is sodium_malloc memory the caller frees with sodium_free. */
+BW_MUST_CHECK enum bw_rc bw_cli_read_passphrase(struct bw_cli *cli, const char *file,
+                                                bool confirm, char **out, size_t *len);
+
 #endif

@@ -11,7 +11,10 @@
 #include "store/store.h"
 #include "sys/sys.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,7 +48,7 @@ static void bctx_close(struct bctx *b)
 }
 
 static enum bw_rc bctx_open(struct bw_cli *cli, struct bctx *b, const char *target,
-                            const char *copy)
+                            const char *copy, bool want_copy)
 {
     char keys[4096], why[512] = "";
     enum bw_rc rc = bw_cli_load_config(cli, &b->cfg);
@@ -65,6 +68,11 @@ static enum bw_rc bctx_open(struct bw_cli *cli, struct bctx *b, const char *targ
     if (rc == BW_OK &&
         (rc = bw_backup_target_open(spec, cli->data_dir, &b->t, why, sizeof(why))) != BW_OK)
         bw_cli_error("%s", why);
+    if (!want_copy)
+        copy = NULL;
+    else if (copy == NULL && b->cfg.backup_copy_target != NULL &&
+             b->cfg.backup_copy_target[0] != '\0')
+        copy = b->cfg.backup_copy_target; /* BCK-02: [backup] copy_target */
     if (rc == BW_OK && copy != NULL &&
         (rc = bw_backup_target_open(copy, cli->data_dir, &b->copy, why, sizeof(why))) != BW_OK)
         bw_cli_error("%s", why);
@@ -116,7 +124,7 @@ static void print_result(struct bw_cli *cli, const char *verb, json_t *o)
 
 /* Options shared by the subcommands. */
 struct bopts {
-    const char *target, *copy, *to, *at, *name, *database;
+    const char *target, *copy, *to, *at, *name, *database, *kit, *pfile;
     bool full, incremental;
 };
 
@@ -137,7 +145,9 @@ static enum bw_rc parse_opts(struct bw_cli *cli, int argc, char **argv, struct b
             (r = bw_cli_take(argc, argv, &i, "--to", &o->to)) != 0 ||
             (r = bw_cli_take(argc, argv, &i, "--at", &o->at)) != 0 ||
             (r = bw_cli_take(argc, argv, &i, "--backup", &o->name)) != 0 ||
-            (r = bw_cli_take(argc, argv, &i, "--database", &o->database)) != 0) {
+            (r = bw_cli_take(argc, argv, &i, "--database", &o->database)) != 0 ||
+            (r = bw_cli_take(argc, argv, &i, "--recovery-kit", &o->kit)) != 0 ||
+            (r = bw_cli_take(argc, argv, &i, "--passphrase-file", &o->pfile)) != 0) {
             if (r < 0)
                 return bw_cli_usage(cli, "option %s needs a value", argv[i]);
             continue;
@@ -151,6 +161,108 @@ static enum bw_rc parse_opts(struct bw_cli *cli, int argc, char **argv, struct b
     if (o->full && o->incremental)
         return bw_cli_usage(cli, "--full and --incremental exclude each other");
     return BW_OK;
+}
+
+/* ---- restore on a new machine from a recovery kit (backup2) -------------------
+ * No data directory is needed: the kit's keys go into a private key holder
+ * next to the new directory (with a fresh self-signed certificate), the
+ * restore copies them into the new directory, and the holder is removed.
+ * There is no live store to audit into: the restore is logged instead. */
+
+static void holder_remove(const char *dir)
+{
+    static const char *const files[] = {"keys/master.key", "keys/audit-signing.key",
+                                        "keys/audit-signing.pub", "tls/cert.pem", "tls/key.pem",
+                                        "keys", "tls"};
+    char p[4096];
+    for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {
+        if (bw_sys_path(p, sizeof(p), dir, files[i]) == BW_OK && unlink(p) != 0)
+            (void)rmdir(p);
+    }
+    (void)rmdir(dir);
+}
+
+static enum bw_rc holder_fill(struct bw_cli *cli, const struct bopts *o, const char *dir,
+                              char *why, size_t whylen)
+{
+    char keys[4096], tls[4096], cert[4096], key[4096];
+    char *kit = bw_malloc(65536), *pass = NULL;
+    size_t klen = 0, plen = 0;
+    enum bw_rc rc = kit != NULL ? BW_OK : BW_ERR_NOMEM;
+    if (rc == BW_OK && (bw_sys_path(keys, sizeof(keys), dir, "keys") != BW_OK ||
+                        bw_sys_path(tls, sizeof(tls), dir, "tls") != BW_OK ||
+                        bw_sys_path(cert, sizeof(cert), tls, "cert.pem") != BW_OK ||
+                        bw_sys_path(key, sizeof(key), tls, "key.pem") != BW_OK))
+        rc = BW_ERR_TOOBIG;
+    if (rc == BW_OK)
+        rc = bw_sys_read_file(o->kit, kit, 65535, &klen, false, why, whylen);
+    if (rc == BW_OK && (rc = bw_cli_read_passphrase(cli, o->pfile, false, &pass, &plen)) !=
+                           BW_OK)
+        bw_why(why, whylen, "no usable passphrase");
+    if (rc == BW_OK)
+        rc = bw_sys_mkdir_private(keys, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_sys_mkdir_private(tls, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_keyring_recovery_import(kit, klen, pass, plen, keys, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_tls_generate_selfsigned(cert, key, "localhost", 397, why, whylen);
+    if (pass != NULL)
+        sodium_free(pass);
+    if (kit != NULL) {
+        sodium_memzero(kit, 65536);
+        bw_free(kit);
+    }
+    return rc;
+}
+
+static enum bw_rc restore_with_kit(struct bw_cli *cli, const struct bopts *o, int64_t at)
+{
+    char holder[4096], keys[4096], why[1024] = "";
+    struct bw_config cfg;
+    struct bw_keyring *kr = NULL;
+    struct bw_backup_target *t = NULL;
+    json_t *res = NULL;
+    bool made = false;
+    if (o->target == NULL)
+        return bw_cli_usage(cli, "--recovery-kit needs --target SPEC (the backup target)");
+    if (snprintf(holder, sizeof(holder), "%s.keys-XXXXXX", o->to) >= (int)sizeof(holder))
+        return BW_ERR_TOOBIG;
+    enum bw_rc rc = bw_config_init(&cfg);
+    if (rc != BW_OK)
+        return rc;
+    if (mkdtemp(holder) == NULL) {
+        bw_why(why, sizeof(why), "cannot create %s: %s", holder, strerror(errno));
+        rc = BW_ERR_IO;
+    } else {
+        made = true;
+    }
+    if (rc == BW_OK)
+        rc = holder_fill(cli, o, holder, why, sizeof(why));
+    if (rc == BW_OK && (rc = bw_sys_path(keys, sizeof(keys), holder, "keys")) == BW_OK)
+        rc = bw_keyring_load(keys, &kr, why, sizeof(why));
+    if (rc == BW_OK)
+        rc = bw_backup_target_open(o->target, holder, &t, why, sizeof(why));
+    struct bw_backup_env env = {.cfg = &cfg, .store = NULL, .kr = kr, .data_dir = holder,
+                                .actor = "cli",
+                                .progress = !cli->json && isatty(2) ? progress : NULL};
+    struct bw_restore_opts ro = {.to = o->to, .name = o->name, .at_ms = at,
+                                 .database = o->database};
+    if (rc == BW_OK)
+        rc = bw_backup_restore(&env, t, &ro, &res, why, sizeof(why));
+    if (rc == BW_OK) {
+        json_object_set_new(res, "keys", json_string("recovery kit"));
+        print_result(cli, "restore", res);
+    } else {
+        bw_cli_error("backup restore failed: %s", why[0] ? why : bw_rc_str(rc));
+    }
+    json_decref(res);
+    bw_backup_target_close(t);
+    bw_keyring_free(kr);
+    if (made)
+        holder_remove(holder);
+    bw_config_cleanup(&cfg);
+    return rc;
 }
 
 enum bw_rc bw_cmd_backup(struct bw_cli *cli, int argc, char **argv)
@@ -180,7 +292,13 @@ enum bw_rc bw_cmd_backup(struct bw_cli *cli, int argc, char **argv)
         return bw_cli_usage(cli, "--at: expected an RFC 3339 time such as 2026-01-02T03:04:05Z");
     if (o.at != NULL)
         at = at * 1000 + 999; /* "to the second": everything committed in that second */
-    rc = bctx_open(cli, &b, o.target, o.copy);
+    if ((o.kit != NULL || o.pfile != NULL) && v != 3)
+        return bw_cli_usage(cli, "--recovery-kit and --passphrase-file belong to backup restore");
+    if (o.kit == NULL && o.pfile != NULL)
+        return bw_cli_usage(cli, "--passphrase-file goes with --recovery-kit");
+    if (o.kit != NULL)
+        return restore_with_kit(cli, &o, at);
+    rc = bctx_open(cli, &b, o.target, o.copy, v == 0);
     if (rc != BW_OK) {
         bctx_close(&b);
         return rc;

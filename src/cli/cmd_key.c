@@ -85,8 +85,10 @@ enum bw_rc bw_cmd_key(struct bw_cli *cli, int argc, char **argv)
     struct bw_config cfg;
     struct bw_store *st = NULL;
     char keys[4096];
+    if (argc >= 2 && strcmp(argv[1], "export-recovery") == 0)
+        return bw_cmd_key_recovery(cli, argc, argv); /* cmd_key_recovery.c */
     if (argc != 2 || (strcmp(argv[1], "rotate") != 0 && strcmp(argv[1], "list") != 0))
-        return bw_cli_usage(cli, "expected 'key rotate' or 'key list'");
+        return bw_cli_usage(cli, "expected 'key rotate', 'key list' or 'key export-recovery'");
     enum bw_rc rc = bw_cli_load_config(cli, &cfg);
     if (rc != BW_OK)
         return rc;

@@ -172,7 +172,7 @@ static enum bw_rc check_feed_path(const char *v)
     return *v == '\0' ? BW_OK : check_relpath(v);
 }
 
-/* compliance (check): an optional second backup target and a phone number */
+/* an optional second backup target (BCK-02: backup/copy.c, compliance) */
 static enum bw_rc check_copy_target(const char *v)
 {
     return *v == '\0' ? BW_OK : check_target(v);

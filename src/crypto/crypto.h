@@ -179,4 +179,26 @@ BW_MUST_CHECK enum bw_rc bw_keyring_record_open(const struct bw_keyring *kr,
                                                 const uint8_t *sealed, size_t len, uint8_t *plain,
                                                 size_t cap, size_t *out_len);
 
+/* ---- recovery kit (issue 6, backup2): `bulwark key export-recovery` ---------
+ * The master key and the audit-signing key sealed under a passphrase:
+ * Argon2id (crypto_pwhash, OPSLIMIT_SENSITIVE / MEMLIMIT_MODERATE, random
+ * salt) derives the key of an XSalsa20-Poly1305 box (crypto_secretbox).
+ * Changing the parameters, salt, nonce or box makes it not open. Kit line:
+ * "bwrk1:<opslimit>:<memlimit>:<salt b64>:<nonce b64>:<box b64>"; import
+ * skips other lines (comments) and bounds the parameters. Neither function
+ * keeps anything; the passphrase is borrowed. */
+#define BW_RECOVERY_KIT_MAX 512
+#define BW_RECOVERY_PASSPHRASE_MIN 12
+/* Writes the kit line (NUL-terminated) into out[cap]. */
+BW_MUST_CHECK enum bw_rc bw_keyring_recovery_export(const struct bw_keyring *kr,
+                                                    const char *passphrase, size_t plen,
+                                                    char *out, size_t cap);
+/* Opens a kit and writes master.key, audit-signing.key and .pub under
+ * keys_dir (0600, never overwriting). BW_ERR_CRYPTO for a wrong passphrase or any changed byte,
+ * BW_ERR_INVALID for a malformed kit. */
+BW_MUST_CHECK enum bw_rc bw_keyring_recovery_import(const char *kit, size_t kitlen,
+                                                    const char *passphrase, size_t plen,
+                                                    const char *keys_dir, char *why,
+                                                    size_t whylen);
+
 #endif

@@ -839,3 +839,148 @@ enum bw_rc bw_keyring_record_open(const struct bw_keyring *kr, const struct bw_o
         *out_len = n;
     return rc;
 }
+
+/* ---- recovery kit (issue 6, backup2) ------------------------------------------
+ * The master key sealed under a key derived from a passphrase with Argon2id;
+ * the parameters travel in the kit and are bounded on import so a forged
+ * kit cannot demand unbounded memory or time. */
+
+#define KIT_PREFIX "bwrk1:"
+#define KIT_OPS_MAX (crypto_pwhash_OPSLIMIT_SENSITIVE * 4)
+#define KIT_MEM_MAX (crypto_pwhash_MEMLIMIT_SENSITIVE)
+#define KIT_SECRET (BW_MASTER_KEY_BYTES + crypto_sign_SECRETKEYBYTES)
+
+static enum bw_rc kit_key(uint8_t *key, const char *pw, size_t plen, const uint8_t *salt,
+                          unsigned long long ops, size_t mem)
+{
+    return crypto_pwhash(key, crypto_secretbox_KEYBYTES, pw, plen, salt, ops, mem,
+                         crypto_pwhash_ALG_ARGON2ID13) == 0
+               ? BW_OK
+               : BW_ERR_NOMEM; /* the only failure: memory for Argon2id */
+}
+
+enum bw_rc bw_keyring_recovery_export(const struct bw_keyring *kr, const char *passphrase,
+                                      size_t plen, char *out, size_t cap)
+{
+    uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_secretbox_NONCEBYTES];
+    uint8_t box[KIT_SECRET + crypto_secretbox_MACBYTES];
+    uint8_t *plain = sodium_malloc(KIT_SECRET);
+    char s64[64], n64[64], b64[256];
+    unsigned long long ops = crypto_pwhash_OPSLIMIT_SENSITIVE;
+    size_t mem = crypto_pwhash_MEMLIMIT_MODERATE;
+    uint8_t *key = sodium_malloc(crypto_secretbox_KEYBYTES);
+    enum bw_rc rc = key != NULL && plain != NULL ? BW_OK : BW_ERR_NOMEM;
+    if (rc == BW_OK && plen < BW_RECOVERY_PASSPHRASE_MIN)
+        rc = BW_ERR_INVALID;
+    if (rc == BW_OK) { /* master key || audit-signing secret key */
+        memcpy(plain, kr->master, BW_MASTER_KEY_BYTES);
+        memcpy(plain + BW_MASTER_KEY_BYTES, kr->sign_sk, crypto_sign_SECRETKEYBYTES);
+    }
+    randombytes_buf(salt, sizeof(salt));
+    randombytes_buf(nonce, sizeof(nonce));
+    if (rc == BW_OK)
+        rc = kit_key(key, passphrase, plen, salt, ops, mem);
+    if (rc == BW_OK &&
+        crypto_secretbox_easy(box, plain, KIT_SECRET, nonce, key) != 0)
+        rc = BW_ERR_CRYPTO;
+    if (rc == BW_OK) {
+        sodium_bin2base64(s64, sizeof(s64), salt, sizeof(salt), B64_VARIANT);
+        sodium_bin2base64(n64, sizeof(n64), nonce, sizeof(nonce), B64_VARIANT);
+        sodium_bin2base64(b64, sizeof(b64), box, sizeof(box), B64_VARIANT);
+        int n = snprintf(out, cap, KIT_PREFIX "%llu:%zu:%s:%s:%s", ops, mem, s64, n64, b64);
+        if (n < 0 || (size_t)n >= cap)
+            rc = BW_ERR_TOOBIG;
+    }
+    sodium_free(key);
+    sodium_free(plain);
+    sodium_memzero(box, sizeof(box));
+    return rc;
+}
+
+/* Splits the kit into its five fields (bounded, no allocation). */
+static enum bw_rc kit_parse(const char *kit, size_t len, unsigned long long *ops, size_t *mem,
+                            uint8_t salt[crypto_pwhash_SALTBYTES],
+                            uint8_t nonce[crypto_secretbox_NONCEBYTES],
+                            uint8_t box[KIT_SECRET + crypto_secretbox_MACBYTES])
+{
+    char f[5][256];
+    size_t nf = 0, k = 0, bl = 0;
+    uint64_t v = 0;
+    while (len > 0 && (kit[len - 1] == '\n' || kit[len - 1] == '\r' || kit[len - 1] == ' '))
+        len--;
+    if (len < strlen(KIT_PREFIX) || memcmp(kit, KIT_PREFIX, strlen(KIT_PREFIX)) != 0)
+        return BW_ERR_INVALID;
+    for (size_t i = strlen(KIT_PREFIX); i <= len; i++) {
+        if (i == len || kit[i] == ':') {
+            if (nf >= 5)
+                return BW_ERR_INVALID;
+            f[nf++][k] = '\0';
+            k = 0;
+        } else if (k + 1 >= sizeof(f[0])) {
+            return BW_ERR_INVALID;
+        } else {
+            f[nf < 5 ? nf : 4][k++] = kit[i];
+        }
+    }
+    if (nf != 5 || bw_parse_u64(f[0], KIT_OPS_MAX, &v) != BW_OK ||
+        v < crypto_pwhash_OPSLIMIT_MIN)
+        return BW_ERR_INVALID;
+    *ops = v;
+    if (bw_parse_u64(f[1], KIT_MEM_MAX, &v) != BW_OK || v < crypto_pwhash_MEMLIMIT_MIN)
+        return BW_ERR_INVALID;
+    *mem = (size_t)v;
+    if (sodium_base642bin(salt, crypto_pwhash_SALTBYTES, f[2], strlen(f[2]), NULL, &bl, NULL,
+                          B64_VARIANT) != 0 || bl != crypto_pwhash_SALTBYTES ||
+        sodium_base642bin(nonce, crypto_secretbox_NONCEBYTES, f[3], strlen(f[3]), NULL, &bl,
+                          NULL, B64_VARIANT) != 0 || bl != crypto_secretbox_NONCEBYTES ||
+        sodium_base642bin(box, KIT_SECRET + crypto_secretbox_MACBYTES, f[4], strlen(f[4]), NULL,
+                          &bl, NULL, B64_VARIANT) != 0 ||
+        bl != KIT_SECRET + crypto_secretbox_MACBYTES)
+        return BW_ERR_INVALID;
+    return BW_OK;
+}
+
+enum bw_rc bw_keyring_recovery_import(const char *kit, size_t kitlen, const char *passphrase,
+                                      size_t plen, const char *keys_dir, char *why,
+                                      size_t whylen)
+{
+    uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_secretbox_NONCEBYTES];
+    uint8_t box[KIT_SECRET + crypto_secretbox_MACBYTES], pk[crypto_sign_PUBLICKEYBYTES];
+    unsigned long long ops = 0;
+    size_t mem = 0;
+    const char *line = kit, *end = kit + kitlen;
+    uint8_t *key = sodium_malloc(crypto_secretbox_KEYBYTES);
+    uint8_t *plain = sodium_malloc(KIT_SECRET);
+    enum bw_rc rc = key != NULL && plain != NULL ? BW_OK : BW_ERR_NOMEM;
+    /* the kit line among comment lines: the first that starts with the prefix */
+    while (line < end && (size_t)(end - line) >= strlen(KIT_PREFIX) &&
+           memcmp(line, KIT_PREFIX, strlen(KIT_PREFIX)) != 0) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        line = nl != NULL ? nl + 1 : end;
+    }
+    const char *eol = line < end ? memchr(line, '\n', (size_t)(end - line)) : NULL;
+    size_t ll = line < end ? (size_t)((eol != NULL ? eol : end) - line) : 0;
+    if (rc == BW_OK && (rc = kit_parse(line, ll, &ops, &mem, salt, nonce, box)) != BW_OK)
+        bw_why(why, whylen, "the recovery kit is malformed");
+    if (rc == BW_OK)
+        rc = kit_key(key, passphrase, plen, salt, ops, mem);
+    if (rc == BW_OK && crypto_secretbox_open_easy(plain, box, sizeof(box), nonce, key) != 0) {
+        bw_why(why, whylen, "the recovery kit does not open with this passphrase (or was "
+               "changed)");
+        rc = BW_ERR_CRYPTO;
+    }
+    if (rc == BW_OK &&
+        crypto_sign_ed25519_sk_to_pk(pk, plain + BW_MASTER_KEY_BYTES) != 0)
+        rc = BW_ERR_CRYPTO;
+    if (rc == BW_OK)
+        rc = write_key_file(keys_dir, "master.key", plain, BW_MASTER_KEY_BYTES, why, whylen);
+    if (rc == BW_OK)
+        rc = write_key_file(keys_dir, "audit-signing.key", plain + BW_MASTER_KEY_BYTES,
+                            crypto_sign_SECRETKEYBYTES, why, whylen);
+    if (rc == BW_OK)
+        rc = write_key_file(keys_dir, "audit-signing.pub", pk, sizeof(pk), why, whylen);
+    sodium_free(key);
+    sodium_free(plain);
+    sodium_memzero(box, sizeof(box));
+    return rc;
+}

@@ -210,3 +210,12 @@ enum bw_rc bw_store_checkpoint(struct bw_store *st)
 {
     return st->ops->checkpoint != NULL ? st->ops->checkpoint(st->impl) : BW_ERR_UNSUPPORTED;
 }
+
+/* ---- backup incrementals from the change log (issue 6, backup2) ------------- */
+
+enum bw_rc bw_store_changelog_sync(struct bw_store *st)
+{
+    if (st->ops->changelog_sync == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return st->ops->changelog_sync(st->impl);
+}

@@ -408,4 +408,11 @@ BW_MUST_CHECK enum bw_rc bw_store_load_snapshot(const char *target, const char *
  * database server (the application role may not force them). */
 BW_MUST_CHECK enum bw_rc bw_store_checkpoint(struct bw_store *st);
 
+/* backup incrementals from the change log (issue 6, backup2): records a gap
+ * in the running change log now if another connection (another process)
+ * committed since the log's last batch, so that a reader of the log up to
+ * this moment never misses such a commit silently. BW_ERR_UNSUPPORTED when
+ * the driver has no change log; BW_OK (nothing to do) when none runs. */
+BW_MUST_CHECK enum bw_rc bw_store_changelog_sync(struct bw_store *st);
+
 #endif

@@ -57,6 +57,8 @@ struct bw_store_ops {
                                 size_t whylen);
     /* records feature: bw_store_checkpoint (NULL: unsupported) */
     enum bw_rc (*checkpoint)(void *impl);
+    /* backup incrementals from the change log (issue 6, backup2) */
+    enum bw_rc (*changelog_sync)(void *impl);
 };
 
 /* A transaction handle as seen by store.c; drivers embed it first in theirs. */

@@ -22,6 +22,15 @@ Cases (SQLite unless noted):
             what is left still verifies and restores
   sftp      an OpenSSH server on 127.0.0.1 started here: backup, verify and
             restore over SFTP with the pinned host key; a wrong pin is refused
+  incremental  incrementals inside serve are built from the change log: only
+            the change is written, they chain, restore on their own without the
+            log, verify, and a flipped change chunk is named
+  (every restore is followed by `bulwark audit verify` on the restored directory)
+  copy      [backup] copy_target: each backup copied, read back, verifies and
+            restores from the copy; a flipped byte there is named
+  kit       key export-recovery, then restore on a "new machine" (no data
+            directory, no keys) from the target + kit; wrong passphrase and a
+            forged kit are refused and leave nothing behind
   pg        PostgreSQL: full + incremental, restore into an empty database,
             --at refused (no change log on PostgreSQL)
 """
@@ -95,6 +104,16 @@ def init_dir(base, name="data", database=None):
     args = ["init"] + (["--database", database] if database else [])
     bw(d, *args)
     return d
+
+
+def audit_ok(data_dir, what):
+    """`bulwark audit verify` on a restored directory: the chain must hold."""
+    p = bw(data_dir, "--json", "audit", "verify", expect=None)
+    check(p.returncode == 0, "%s: audit verify on the restored directory: exit %d: %s %s" %
+          (what, p.returncode, p.stdout[-500:], p.stderr[-500:]))
+    rep = json.loads(p.stdout)
+    check(rep["ok"] and rep["events"] > 0, "%s: audit verify report: %r" % (what, rep))
+    return rep
 
 
 def users(data_dir):
@@ -228,6 +247,7 @@ def t_load_and_pitr(tmp):
         out = bwj(srv.data_dir, "backup", "restore", "--to", r1, "--backup", res["name"],
                   overrides=ov)
         got = users(r1)
+        audit_ok(r1, "load")
         missing = before - got
         check(not missing, "load: acknowledged users missing after restore: %s" %
               sorted(missing)[:5])
@@ -254,6 +274,7 @@ def t_load_and_pitr(tmp):
         r2 = os.path.join(tmp, "restored-pitr")
         out = bwj(srv.data_dir, "backup", "restore", "--to", r2, "--at", at, overrides=ov)
         got = users(r2)
+        audit_ok(r2, "pitr")
         check(set(a) <= got and not (set(b) & got),
               "pitr to %s: want all of A and none of B, got A %d/5, B %d/5 (%r)" %
               (at, len(set(a) & got), len(set(b) & got), out))
@@ -261,6 +282,7 @@ def t_load_and_pitr(tmp):
         r3 = os.path.join(tmp, "restored-latest")
         bwj(srv.data_dir, "backup", "restore", "--to", r3, overrides=ov)
         check(set(a) | set(b) <= users(r3), "latest restore has A and B")
+        audit_ok(r3, "latest")
         future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         p = bw(srv.data_dir, "backup", "restore", "--to", os.path.join(tmp, "r4"), "--at",
                future, overrides=ov, expect=1)
@@ -271,6 +293,12 @@ def t_load_and_pitr(tmp):
         # the restored directory serves
         drill = bwj(srv.data_dir, "backup", "drill", overrides=ov)
         check(drill["result"] == "ok" and drill["users"] >= len(before), "drill: %r" % drill)
+        check(drill["audit_verify"]["ok"] and drill["audit_verify"]["events"] > 0 and
+              drill["first_request"].startswith("GET /healthz 200") and
+              drill["rto_ms"] >= drill["restore_ms"] + drill["check_ms"],
+              "drill: audit verify and the first request on the restored instance: %r" % drill)
+        check(not glob.glob(os.path.join(srv.data_dir, "backup", "drill-*")),
+              "drill: scratch directory removed")
         print("drill: rto %d ms, rpo %d s" % (drill["rto_ms"], drill["rpo_s"]))
         # marker: present in the live database, absent from every target file
         marker = b"pitrb04@example.com"
@@ -349,6 +377,7 @@ def t_kill(tmp):
     check(len(bwj(d, "backup", "list", overrides=ov)) == n + 1, "kill: next backup listed")
     r = os.path.join(tmp, "r")
     bwj(d, "backup", "restore", "--to", r, overrides=ov)
+    audit_ok(r, "kill")
     print("kill: 5 SIGKILLs, %d complete backups listed, all verify, next backup ok" % n)
 
 
@@ -489,11 +518,13 @@ def t_pg(tmp):
     bwj(d, "backup", "restore", "--to", r, "--database", url2, overrides=ov)
     got = users(r)
     check({"pg1@example.com", "pg2@example.com"} <= got, "pg restored users: %r" % got)
+    audit_ok(r, "pg")
     r1 = os.path.join(tmp, "r1")
     bwj(d, "backup", "restore", "--to", r1, "--backup", full["name"], "--database",
         pg_newdb(PG_DIR), overrides=ov)
     got = users(r1)
     check("pg1@example.com" in got and "pg2@example.com" not in got, "pg full: %r" % got)
+    audit_ok(r1, "pg full")
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
     p = bw(d, "backup", "restore", "--to", os.path.join(tmp, "r2"), "--at", at,
            "--database", pg_newdb(PG_DIR), overrides=ov, expect=1)
@@ -501,7 +532,195 @@ def t_pg(tmp):
     print("pg: full + incremental, verify, restore into empty databases; --at refused")
 
 
-CASES = {"load": t_load_and_pitr, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
+def audit_details(data_dir, action):
+    db = sqlite3.connect(os.path.join(data_dir, "db", "bulwark.db"))
+    rows = db.execute("SELECT target, details FROM bw_audit_events WHERE action = ? ORDER BY seq",
+                      (action,)).fetchall()
+    db.close()
+    return [(t, json.loads(d)) for t, d in rows]
+
+
+def t_log_incremental(tmp):
+    """Incrementals inside serve are built from the change log: they write only
+    the changes since their parent, chain, restore on their own (also after
+    the change log is pruned away), verify, and a flipped byte in a change
+    chunk is named."""
+    target = os.path.join(tmp, "target")
+    with serve_with_backups(tmp, target, extra=["backup.incremental=2s"]) as srv:
+        wait_for(lambda: len(manifests(target)) >= 1, 30, "the first full backup")
+        api, token = admin_api(srv)
+        ov = ["backup.target=dir:" + target]
+
+        def newest_changes_backup(after_ms):
+            for x in reversed(bwj(srv.data_dir, "backup", "list", overrides=ov)):
+                if x["kind"] == "incremental" and x["changes"] > 0 and x["created_ms"] > after_ms:
+                    return x
+            return None
+        first = ["incr1-%02d@example.com" % i for i in range(4)]
+        for e in first:
+            create_user(api, token, e)
+        t1 = time.time() * 1000
+        got = []
+        wait_for(lambda: got.append(newest_changes_backup(t1)) or got[-1], 30,
+                 "an incremental from the change log")
+        inc1 = got[-1]
+        done = {t: d for t, d in audit_details(srv.data_dir, "backup.completed")}
+        d1 = done[inc1["name"]]
+        check(d1["mode"] == "changes" and d1["new_bytes"] < d1["size"] // 4,
+              "incremental wrote only the change: %r" % d1)
+        second = ["incr2-%02d@example.com" % i for i in range(4)]
+        for e in second:
+            create_user(api, token, e)
+        t2 = time.time() * 1000
+        got = []
+        wait_for(lambda: got.append(newest_changes_backup(t2)) or got[-1], 30,
+                 "a second incremental from the change log")
+        inc2 = got[-1]
+        check(inc2["changes"] >= inc1["changes"] and inc2["size"] == inc1["size"],
+              "chained incremental names the parent's changes: %r / %r" % (inc1, inc2))
+        # prune the change log away entirely: the incrementals restore on their own
+        for f in glob.glob(os.path.join(target, "log", "*", "*.seg")):
+            os.unlink(f)
+        r1 = os.path.join(tmp, "r-inc1")
+        out = bwj(srv.data_dir, "backup", "restore", "--to", r1, "--backup", inc1["name"],
+                  overrides=ov)
+        u1 = users(r1)
+        check(set(first) <= u1 and not (set(second) & u1),
+              "incremental 1 restores exactly its point: %r" % sorted(u1))
+        check(out["changes_applied"] > 0, "changes applied: %r" % out)
+        audit_ok(r1, "incremental 1")
+        r2 = os.path.join(tmp, "r-inc2")
+        bwj(srv.data_dir, "backup", "restore", "--to", r2, "--backup", inc2["name"],
+            overrides=ov)
+        check(set(first) | set(second) <= users(r2), "incremental 2 restores both batches")
+        audit_ok(r2, "incremental 2")
+        bwj(srv.data_dir, "backup", "verify", inc2["name"], overrides=ov)
+        # a flipped byte in a change chunk: the newest chunk object on the target
+        chunks = sorted(glob.glob(os.path.join(target, "chunks", "*", "*")),
+                        key=os.path.getmtime)
+        path = chunks[-1]
+        rel = os.path.relpath(path, target)
+        saved = open(path, "rb").read()
+        flip(path, len(saved) // 2)
+        p = bw(srv.data_dir, "backup", "verify", overrides=ov, expect=1)
+        check(rel in p.stderr, "flip in a change chunk named by verify: %s" % p.stderr)
+        refused = 0
+        for i, m in enumerate(manifests(target)):
+            dest = os.path.join(tmp, "r-flip-%d" % i)
+            p = bw(srv.data_dir, "backup", "restore", "--to", dest, "--backup",
+                   os.path.basename(m)[:-9], overrides=ov, expect=None)
+            if p.returncode == 1:
+                refused += 1
+                check(rel in p.stderr and not os.path.exists(dest),
+                      "restore refuses the flipped change chunk by name: %s" % p.stderr)
+            else:
+                shutil.rmtree(dest)
+        check(refused >= 1, "flip in %s: no restore refused" % rel)
+        with open(path, "wb") as f:
+            f.write(saved)
+        print("incremental: from the change log, %d of %d bytes written; chained; restores "
+              "without the log; audit verify passes; a flipped change chunk is named" %
+              (d1["new_bytes"], d1["size"]))
+
+
+def t_copy(tmp):
+    """BCK-02: [backup] copy_target receives every backup, read back; the copy
+    verifies and restores on its own; a flipped byte there is named."""
+    d = init_dir(tmp)
+    target, copy = os.path.join(tmp, "t"), os.path.join(tmp, "c")
+    os.makedirs(target)
+    os.makedirs(copy)
+    ov = ["backup.target=dir:" + target, "backup.copy_target=dir:" + copy]
+    pad_meta(d, 1)
+    full = bwj(d, "backup", "run", "--full", overrides=ov)
+    pad_meta(d, 1, seed=2)
+    inc = bwj(d, "backup", "run", overrides=ov)
+    for r in (full, inc):
+        check(r["copy"]["name"] == r["name"] and r["copy"]["objects_copied"] >= 1,
+              "copy result: %r" % r.get("copy"))
+    check([os.path.basename(m) for m in manifests(copy)] ==
+          [os.path.basename(m) for m in manifests(target)], "copy lists the same backups")
+    cov = ["backup.target=dir:" + copy]
+    res = bwj(d, "backup", "verify", overrides=cov)
+    check(res["backups"] == 2, "copy verifies: %r" % res)
+    r = os.path.join(tmp, "r")
+    bwj(d, "backup", "restore", "--to", r, overrides=cov)
+    audit_ok(r, "restore from the copy")
+    check(len(audit_details(d, "backup.copied")) == 2, "two backup.copied events")
+    m = manifests(copy)[-1]
+    flip(m, os.path.getsize(m) // 2)
+    p = bw(d, "backup", "verify", overrides=cov, expect=1)
+    check(os.path.relpath(m, copy) in p.stderr, "flipped copy named: %s" % p.stderr)
+    print("copy: 2 backups copied and read back, the copy verifies and restores; a flipped "
+          "byte on it is named")
+
+
+def t_kit(tmp):
+    """key export-recovery, then a restore on a "new machine": no data directory,
+    no keys, only the target, the kit and its passphrase."""
+    d = init_dir(tmp)
+    target = os.path.join(tmp, "t")
+    os.makedirs(target)
+    ov = ["backup.target=dir:" + target]
+    pw = os.path.join(tmp, "pw")
+    with open(pw, "w") as f:
+        f.write(ADMIN_PW + "\n")
+    bw(d, "user", "add", "--email", "kit@example.com", "--password-file", pw)
+    bwj(d, "backup", "run", "--full", overrides=ov)
+    pp, bad = os.path.join(tmp, "pass"), os.path.join(tmp, "bad")
+    with open(pp, "w") as f:
+        f.write("correct horse battery staple\n")
+    with open(bad, "w") as f:
+        f.write("correct horse battery stapler\n")
+    kit = os.path.join(tmp, "kit.txt")
+    bw(d, "key", "export-recovery", "--passphrase-file", pp, "--output", kit, overrides=ov)
+    check(oct(os.stat(kit).st_mode & 0o777) == "0o600", "kit is 0600")
+    text = open(kit).read()
+    master = open(os.path.join(d, "keys", "master.key")).read().strip()
+    check(master not in text and "bwrk1:" in text and "--recovery-kit" in text,
+          "kit holds the sealed keys and the restore instructions, not the key")
+    check(len(audit_details(d, "key.recovery_exported")) == 1, "export audited")
+    short = os.path.join(tmp, "short")
+    with open(short, "w") as f:
+        f.write("short\n")
+    bw(d, "key", "export-recovery", "--passphrase-file", short, expect=1)
+    new = os.path.join(tmp, "new-machine")
+    os.makedirs(new)
+
+    def restore(to, kitfile, passfile, expect):
+        import harness
+        p = subprocess.run([BULWARK, "backup", "restore", "--to", to, "--target",
+                            "dir:" + target, "--recovery-kit", kitfile, "--passphrase-file",
+                            passfile], cwd=new, env=harness.sanitizer_env(), timeout=120,
+                           capture_output=True, text=True, errors="replace")
+        check(sanitizer_report(p.stderr) is None, "sanitizer report: %s" % p.stderr[-3000:])
+        check(p.returncode == expect, "kit restore exit %d (want %d): %s" %
+              (p.returncode, expect, p.stderr[-500:]))
+        return p
+    r = os.path.join(new, "restored")
+    p = restore(r, kit, bad, 1)
+    check("passphrase" in p.stderr and os.listdir(new) == [], "wrong passphrase: refused, "
+          "nothing left: %s %r" % (p.stderr, os.listdir(new)))
+    forged = os.path.join(tmp, "forged")
+    lines = text.splitlines()
+    k = [i for i, ln in enumerate(lines) if ln.startswith("bwrk1:")][0]
+    body = lines[k]
+    lines[k] = body[:-10] + ("A" if body[-10] != "A" else "B") + body[-9:]
+    with open(forged, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    restore(r, forged, pp, 1)
+    check(os.listdir(new) == [], "forged kit: nothing left: %r" % os.listdir(new))
+    restore(r, kit, pp, 0)
+    check(os.listdir(new) == ["restored"], "only the restored directory: %r" % os.listdir(new))
+    check(open(os.path.join(r, "keys", "master.key")).read().strip() == master,
+          "the kit restored the master key")
+    check("kit@example.com" in users(r), "restored data")
+    audit_ok(r, "kit restore")
+    print("kit: exported (audited, 0600), wrong passphrase and forged kit refused, restore on "
+          "a machine without keys works and its audit trail verifies")
+
+
+CASES = {"copy": t_copy, "kit": t_kit, "load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
          "sftp": t_sftp, "pg": t_pg}
 
 

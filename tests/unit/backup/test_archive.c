@@ -153,6 +153,64 @@ static void test_manifest_roundtrip(void **state)
     bw_free(text);
 }
 
+/* Format 2: change chunks (an incremental from the change log) round-trip;
+ * their lengths must add up to changes_size and their keys exist; a
+ * format-1 manifest (no change members) still parses. */
+static void test_manifest_changes(void **state)
+{
+    struct bw_manifest m = {.name = "20260101T000000Z-000-inc", .kind = "incremental",
+                            .parent = "20260101T000000Z-000-abc", .store = "sqlite",
+                            .created_ms = 1000, .finished_ms = 1000, .schema_version = 6,
+                            .stream = "", .log_seq = 9, .size = 100, .config = "",
+                            .changes_size = 50};
+    struct bw_mkey keys[2] = {{.id = "0123456789abcdef"}, {.id = "fedcba9876543210"}};
+    struct bw_mchunk chunks[1] = {{.key = 0, .len = 100}};
+    struct bw_mchunk changes[2] = {{.key = 1, .len = 20}, {.key = 1, .len = 30}};
+    char *text = NULL, *text2 = NULL;
+    size_t len = 0, len2 = 0;
+    struct bw_manifest *p = NULL;
+    (void)state;
+    m.keys = keys;
+    m.nkeys = 2;
+    m.chunks = chunks;
+    m.nchunks = 1;
+    m.changes = changes;
+    m.nchanges = 2;
+    assert_int_equal(bw_manifest_render(&m, &text, &len), BW_OK);
+    assert_int_equal(bw_manifest_parse(text, len, &p), BW_OK);
+    assert_int_equal(p->nchanges, 2);
+    assert_int_equal(p->changes[1].len, 30);
+    assert_int_equal(p->changes_size, 50);
+    assert_int_equal(bw_manifest_render(p, &text2, &len2), BW_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(text, text2, len);
+    bw_manifest_free(p);
+    bw_free(text2);
+    bw_free(text);
+    static const struct {
+        uint32_t len, key;
+        uint64_t size;
+    } bad[] = {{31, 1, 50}, {30, 2, 50}, {30, 1, 49}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        changes[1].len = bad[i].len;
+        changes[1].key = bad[i].key;
+        m.changes_size = bad[i].size;
+        assert_int_equal(bw_manifest_render(&m, &text, &len), BW_OK);
+        assert_int_equal(bw_manifest_parse(text, len, &p), BW_ERR_INVALID);
+        bw_free(text);
+    }
+    /* format 1, as written before change chunks existed */
+    static const char v1[] =
+        "{\"format\":1,\"name\":\"n1\",\"kind\":\"full\",\"parent\":\"\","
+        "\"store\":\"sqlite\",\"created_ms\":1,\"finished_ms\":2,\"schema_version\":6,"
+        "\"stream\":\"\",\"log_seq\":0,\"size\":0,\"config\":\"\",\"keys\":[{\"id\":"
+        "\"0123456789abcdef\",\"wrapped\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}],\"chunks\":[]}";
+    assert_int_equal(bw_manifest_parse(v1, sizeof(v1) - 1, &p), BW_OK);
+    assert_int_equal(p->nchanges, 0);
+    bw_manifest_free(p);
+}
+
 static void test_log_records(void **state)
 {
     struct bw_buf b;
@@ -212,7 +270,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunker_bounds),      cmocka_unit_test(test_chunk_roundtrip_and_flips),
-        cmocka_unit_test(test_manifest_roundtrip), cmocka_unit_test(test_log_records),
+        cmocka_unit_test(test_manifest_roundtrip),
+        cmocka_unit_test(test_manifest_changes), cmocka_unit_test(test_log_records),
         cmocka_unit_test(test_blob_flips),         cmocka_unit_test(test_parse_every),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
