@@ -241,6 +241,10 @@ enum bw_stmt {
     BW_STMT_COLL_DELETE_ORG, /* (org_id) removes the collections (and, by cascade, records) of an organisation */
     BW_STMT_REC_SET_BODY, /* (org_id, collection, id, body, encrypted) re-encodes a body in place (classification change) */
     BW_STMT_REC_ALL, /* (org_id, collection, after, limit) -> REC columns of every record (deleted too) with id > after, by id */
+    /* key store apart from the data (decision C6, issues 4 and 6) */
+    BW_STMT_DATAKEY_ORPHANS, /* (cutoff, limit) destroys up to limit data keys created before cutoff whose record is gone or no longer sealed */
+    BW_STMT_REC_KEYLESS, /* (org_id, collection, after, limit) -> (id) of records (deleted too) without a data key, id > after, by id */
+    BW_STMT_ORGKEY_COUNT, /* () -> (count) organisation keys in the key store */
     BW_STMT__COUNT
 };
 
@@ -383,5 +387,27 @@ BW_MUST_CHECK enum bw_rc bw_store_load_snapshot(const char *target, const char *
  * BW_ERR_UNSUPPORTED on PostgreSQL, whose WAL and checkpoints belong to the
  * database server (the application role may not force them). */
 BW_MUST_CHECK enum bw_rc bw_store_checkpoint(struct bw_store *st);
+
+/* ---- the key store (decision C6) ---------------------------------------------
+ * The wrapped organisation keys, per-record data keys and the key inventory
+ * live apart from the data: SQLite in a second file db/keys.db beside the
+ * database (same directory, mode 0600, ATTACHed as schema `keys` on every
+ * connection, created by `init`/`migrate`; opening a migrated store whose
+ * keys.db is missing fails with BW_ERR_NOTFOUND rather than silently
+ * starting an empty one), PostgreSQL in the schema bulwark_keys of the same
+ * database. bw_store_snapshot never includes it. On SQLite one transaction
+ * over both files is atomic per file only: a caller that adds a key and a
+ * row that needs it commits the key in a transaction of its own first. */
+
+/* Writes a consistent copy of the key store alone into the new private file
+ * `dest` (SQLite: a database file; PostgreSQL: pg_dump -n bulwark_keys). */
+BW_MUST_CHECK enum bw_rc bw_store_keys_snapshot(struct bw_store *st, const char *dest,
+                                                char *why, size_t whylen);
+/* Installs a key-store copy written by bw_store_keys_snapshot for the store
+ * `target` that is being restored: SQLite moves it to keys.db beside the
+ * target path (which must not exist yet); PostgreSQL loads it into the
+ * target database, which must not hold the schema bulwark_keys yet. */
+BW_MUST_CHECK enum bw_rc bw_store_keys_load(const char *target, const char *snapshot, char *why,
+                                            size_t whylen);
 
 #endif
