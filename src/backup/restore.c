@@ -450,8 +450,8 @@ enum bw_rc bw_backup_remove_dir(const char *dir)
     static const char *const files[] = {
         "keys/master.key", "keys/audit-signing.key", "keys/audit-signing.pub", "tls/cert.pem",
         "tls/key.pem",     "bulwark.conf",           "db/bulwark.db",          "db/bulwark.db-wal",
-        "db/bulwark.db-shm", "db/restore.snapshot",  "keys",                   "tls",
-        "db"};
+        "db/bulwark.db-shm", "db/restore.snapshot",  "db/keys.db",             "db/keys.db-wal",
+        "db/keys.db-shm",  "keys",                   "tls",                    "db"};
     char p[4096];
     for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {
         if (bw_sys_path(p, sizeof(p), dir, files[i]) == BW_OK && unlink(p) != 0)
@@ -500,6 +500,15 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
         rc = copy_secrets(env->data_dir, tmp, why, whylen);
     if (rc == BW_OK)
         rc = write_config(p.m, o, tmp, why, whylen);
+    char keys_from[BW_BK_NAME_MAX] = "", db[4096];
+    if (rc == BW_OK) /* decision C6: the key store first, then the data that needs it */
+        rc = o->database != NULL
+                 ? bw_keystore_restore(env, t, p.m->store, o->database, tmp, keys_from,
+                                       sizeof(keys_from), why, whylen)
+             : bw_sys_path(db, sizeof(db), tmp, "db/bulwark.db") != BW_OK
+                 ? BW_ERR_TOOBIG
+                 : bw_keystore_restore(env, t, p.m->store, db, tmp, keys_from,
+                                       sizeof(keys_from), why, whylen);
     if (rc == BW_OK)
         rc = load_data(env, t, &p, tmp, o->database, &applied, why, whylen);
     if (rc == BW_OK && rename(tmp, o->to) != 0) {
@@ -518,6 +527,8 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                          (json_int_t)p.m->size, "replayed_log", p.replay, "changes_applied",
                          (json_int_t)applied, "seconds",
                          (double)(bw_time_mono_ns() - t0) / 1e9);
+        if (*out != NULL)
+            json_object_set_new(*out, "keys_from", json_string(keys_from));
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }

@@ -307,6 +307,8 @@ static const struct key_def keys[] = {
     /* records: how often the purge job of the deletion lifecycle runs */
     {"retention", "purge_interval", KT_DURATION, F(retention_purge_interval), "1h", 1, 0, NULL,
      false},
+    /* C6 key store: key-store backups are kept this long, then no copy of a destroyed key is left */
+    {"retention", "key_backups", KT_DURATION, F(retention_key_backups), "7d", 1, 0, NULL, false},
 };
 
 #undef F

@@ -247,6 +247,8 @@ struct bw_config {
     int64_t vuln_scan_interval;
     /* [retention] (records feature) */
     int64_t retention_purge_interval; /* seconds between purge passes of bulwark serve */
+    /* [retention] (C6 key store) */
+    int64_t retention_key_backups; /* age after which a key-store backup is removed */
 };
 
 struct bw_config_err {
