@@ -17,15 +17,17 @@
  * store the command runs with is of the same kind and holds organisation
  * keys (the same installation: it knows every key not destroyed since),
  * else the newest key-store backup on the target; with neither it refuses,
- * naming what is missing. Records whose keys are gone stay unreadable in
- * the restored directory (404 when purged there too, otherwise an audited
- * integrity failure).
+ * naming what is missing. Sealed records whose keys are gone from that key
+ * store (purged after the backup was taken) are then removed from the
+ * restored store, each audited data.purged (reason key_destroyed): a purged
+ * record answers 404 after a restore, like before it.
  *
  * Trusts the keyring and the store; never writes a key store in plaintext
  * outside the data directory (the copies it makes are 0600 files inside it,
  * removed on every path).
  */
 #include "backup/backup_int.h"
+#include "data/data.h"
 #include "store/store.h"
 #include "sys/sys.h"
 
@@ -279,5 +281,20 @@ enum bw_rc bw_keystore_restore(const struct bw_backup_env *env, struct bw_backup
     if (rc == BW_OK)
         rc = bw_store_keys_load(target, tmp, why, whylen);
     (void)unlink(tmp); /* gone after a rename; a leftover copy never stays */
+    return rc;
+}
+
+enum bw_rc bw_keystore_sweep(const char *target, unsigned *removed, char *why, size_t whylen)
+{
+    struct bw_store *st = NULL;
+    struct bw_store_opts so = {.pool_size = 1};
+    enum bw_rc rc = bw_store_open(target, &so, &st, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_retention_keyless(st, removed); /* CONTROL: C6 - purged stays purged */
+    if (rc == BW_OK)
+        rc = bw_store_checkpoint(st) == BW_ERR_BUSY ? BW_ERR_BUSY : BW_OK;
+    if (rc != BW_OK && why[0] == '\0')
+        bw_why(why, whylen, "removing records whose keys are destroyed: %s", bw_rc_str(rc));
+    bw_store_close(st);
     return rc;
 }

@@ -509,8 +509,11 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                  ? BW_ERR_TOOBIG
                  : bw_keystore_restore(env, t, p.m->store, db, tmp, keys_from,
                                        sizeof(keys_from), why, whylen);
+    unsigned shredded = 0;
     if (rc == BW_OK)
         rc = load_data(env, t, &p, tmp, o->database, &applied, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_keystore_sweep(o->database != NULL ? o->database : db, &shredded, why, whylen);
     if (rc == BW_OK && rename(tmp, o->to) != 0) {
         bw_why(why, whylen, "cannot rename %s to %s: %s", tmp, o->to, strerror(errno));
         rc = BW_ERR_IO;
@@ -529,6 +532,8 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                          (double)(bw_time_mono_ns() - t0) / 1e9);
         if (*out != NULL)
             json_object_set_new(*out, "keys_from", json_string(keys_from));
+        if (*out != NULL)
+            json_object_set_new(*out, "records_without_keys", json_integer(shredded));
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }

@@ -253,6 +253,12 @@ BW_MUST_CHECK enum bw_rc bw_cursor_open(const struct bw_keyring *kr, const char 
  * so no old page lingers in the SQLite WAL. *purged counts records. */
 BW_MUST_CHECK enum bw_rc bw_retention_purge(struct bw_store *st, const struct bw_config *cfg,
                                             unsigned *purged);
+/* After a restore (decision C6): sealed records whose data key no longer
+ * exists in the key store - destroyed by a purge after the backup was taken
+ * - are removed, each audited data.purged (reason key_destroyed), so a
+ * purged record does not come back even as an unreadable row. *removed
+ * counts them. */
+BW_MUST_CHECK enum bw_rc bw_retention_keyless(struct bw_store *st, unsigned *removed);
 /* The purge thread of `bulwark serve`: a pass every retention.purge_interval
  * until stopped. */
 struct bw_retention;

@@ -115,6 +115,47 @@ static enum bw_rc orphans_fn(struct bw_tx *tx, void *arg)
     return rc;
 }
 
+/* Sealed records whose key is gone (a restore of older data), one batch. */
+static enum bw_rc keyless_fn(struct bw_tx *tx, void *arg)
+{
+    struct purge_job *j = arg;
+    struct bw_val q[] = {BW_VINT(PURGE_BATCH)};
+    j->n = 0;
+    j->purged = 0;
+    enum bw_rc rc = bw_tx_query(tx, BW_STMT_REC_KEYGONE, q, 1, due_row, j);
+    for (size_t i = 0; rc == BW_OK && i < j->n; i++) {
+        uint64_t changed = 0;
+        struct bw_val r[] = {BW_VTEXT(j->d[i].org), BW_VTEXT(j->d[i].id)};
+        rc = bw_tx_exec(tx, BW_STMT_REC_DELETE_KEYGONE, r, BW_ARRAY_LEN(r), &changed);
+        if (rc == BW_OK && changed == 1) {
+            j->purged++;
+            rc = bw_audit_append(tx, &system_ctx, "system", "data.purged", j->d[i].id,
+                                 BW_AUDIT_SUCCESS,
+                                 json_pack("{s:s, s:s, s:s, s:s}", "kind", "record", "org",
+                                           j->d[i].org, "collection", j->d[i].coll, "reason",
+                                           "key_destroyed"));
+        }
+    }
+    return rc;
+}
+
+enum bw_rc bw_retention_keyless(struct bw_store *st, unsigned *removed)
+{
+    struct purge_job *j = bw_calloc(1, sizeof(*j));
+    unsigned total = 0;
+    if (j == NULL)
+        return BW_ERR_NOMEM;
+    enum bw_rc rc;
+    do {
+        rc = bw_store_write(st, keyless_fn, j);
+        total += rc == BW_OK ? j->purged : 0;
+    } while (rc == BW_OK && j->n == PURGE_BATCH);
+    bw_free(j);
+    if (rc == BW_OK)
+        *removed = total;
+    return rc;
+}
+
 static enum bw_rc org_row(void *arg, const struct bw_row *row)
 {
     struct purge_job *j = arg;

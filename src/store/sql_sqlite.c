@@ -463,4 +463,11 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
         "r.org_id AND k.record_id = r.id) ORDER BY r.id LIMIT ?4",
     [BW_STMT_ORGKEY_COUNT] =
         "SELECT count(*) FROM keys.bw_org_keys",
+    [BW_STMT_REC_KEYGONE] =
+        "SELECT r.org_id, r.collection, r.id FROM main.bw_records r WHERE r.encrypted = 1 AND "
+        "NOT EXISTS (SELECT 1 FROM keys.bw_data_keys k WHERE k.org_id = r.org_id AND "
+        "k.record_id = r.id) ORDER BY r.org_id, r.id LIMIT ?1",
+    [BW_STMT_REC_DELETE_KEYGONE] =
+        "DELETE FROM main.bw_records WHERE org_id = ?1 AND id = ?2 AND encrypted = 1 AND NOT "
+        "EXISTS (SELECT 1 FROM keys.bw_data_keys k WHERE k.org_id = ?1 AND k.record_id = ?2)",
 };

@@ -245,6 +245,8 @@ enum bw_stmt {
     BW_STMT_DATAKEY_ORPHANS, /* (cutoff, limit) destroys up to limit data keys created before cutoff whose record is gone or no longer sealed */
     BW_STMT_REC_KEYLESS, /* (org_id, collection, after, limit) -> (id) of records (deleted too) without a data key, id > after, by id */
     BW_STMT_ORGKEY_COUNT, /* () -> (count) organisation keys in the key store */
+    BW_STMT_REC_KEYGONE, /* (limit) -> (org_id, collection, id) of sealed records whose data key is gone */
+    BW_STMT_REC_DELETE_KEYGONE, /* (org_id, id) removes a sealed record whose data key is gone */
     BW_STMT__COUNT
 };
 

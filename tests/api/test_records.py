@@ -77,6 +77,7 @@ class World:
         self.api = api
         self.tok = {}
         self.uid = {}
+        self.cred = {}
 
     def user(self, name, mfa=False):
         email = "%s-%s@example.org" % (name, secrets.token_hex(3))
@@ -91,6 +92,7 @@ class World:
             check(r.status == 200, "confirm: %d %r" % (r.status, r.body[:200]))
         self.tok[name] = tok
         self.uid[name] = uid
+        self.cred[name] = (email, pw)
         return email, tok
 
     def org(self, owner, name):
