@@ -214,6 +214,10 @@ BW_MUST_CHECK enum bw_rc bw_keystore_restore(const struct bw_backup_env *env,
                                              struct bw_backup_target *t, const char *kind,
                                              const char *target, const char *dir, char *from,
                                              size_t fromcap, char *why, size_t whylen);
+/* Authenticates every key-store backup on t (CONTROL: G-10); counts them. */
+BW_MUST_CHECK enum bw_rc bw_keystore_verify(const struct bw_backup_env *env,
+                                            struct bw_backup_target *t, uint64_t *count,
+                                            char *why, size_t whylen);
 /* Opens the restored store `target` and removes its sealed records whose
  * data key the installed key store does not hold (audited); counts them. */
 BW_MUST_CHECK enum bw_rc bw_keystore_sweep(const char *target, unsigned *removed, char *why,

@@ -209,6 +209,36 @@ enum bw_rc bw_keystore_prune(const struct bw_backup_env *env, struct bw_backup_t
     return rc;
 }
 
+enum bw_rc bw_keystore_verify(const struct bw_backup_env *env, struct bw_backup_target *t,
+                              uint64_t *count, char *why, size_t whylen)
+{
+    struct ks_names ns = {0};
+    struct bw_buf obj, plain;
+    uint64_t n = 0;
+    enum bw_rc rc = ks_list(t, &ns);
+    bw_buf_init(&obj, KS_MAX + 4096);
+    bw_buf_init(&plain, KS_MAX);
+    for (size_t i = 0; rc == BW_OK && i < ns.n; i++) {
+        char path[BW_BK_NAME_MAX];
+        snprintf(path, sizeof(path), KS_DIR "/%s", ns.v[i]);
+        rc = bw_target_get(t, path, &obj, why, whylen);
+        if (rc == BW_OK && (bw_blob_open(env->kr, KS_MAGIC, path, obj.data, obj.len, &plain) !=
+                                BW_OK ||
+                            plain.len < sizeof(KS_HEADER) - 1 ||
+                            memcmp(plain.data, KS_HEADER, sizeof(KS_HEADER) - 1) != 0)) {
+            bw_why(why, whylen, "%s is damaged: authentication failed", path);
+            rc = BW_ERR_CRYPTO;
+        }
+        n += rc == BW_OK;
+    }
+    bw_names_free(ns.v, ns.n);
+    bw_buf_free(&obj, false);
+    bw_buf_free(&plain, true);
+    if (rc == BW_OK)
+        *count = n;
+    return rc;
+}
+
 /* ---- restoring ------------------------------------------------------------------------ */
 
 static enum bw_rc count_row(void *arg, const struct bw_row *row)

@@ -241,6 +241,9 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
     }
     if (rc == BW_OK && name == NULL)
         rc = bw_log_verify(env->kr, t, &segments, why, whylen);
+    uint64_t key_backups = 0; /* decision C6: the key-store objects too */
+    if (rc == BW_OK && name == NULL)
+        rc = bw_keystore_verify(env, t, &key_backups, why, whylen);
     bw_names_free(names, n);
     if (rc == BW_OK) {
         *out = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", "ok", "backups", (json_int_t)n,
@@ -248,6 +251,8 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
                          "log_segments", (json_int_t)segments);
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
+        else
+            json_object_set_new(*out, "key_backups", json_integer((json_int_t)key_backups));
     }
     json_t *d = json_pack("{s:s, s:s}", "scope", name != NULL ? name : "all", "result",
                           rc == BW_OK ? "ok" : why);

@@ -10,7 +10,8 @@ On SQLite and PostgreSQL, against the real binary over HTTPS:
             key (raw bytes searched); after the purge the live key store cannot
             open that ciphertext either (planted back: 500, audited, no content)
   backup    every `backup run` also writes a sealed key-store backup; prune with
-            a short [retention] key_backups removes the ones taken before the purge
+            a short [retention] key_backups removes the ones taken before the purge;
+            verify authenticates them and names a flipped one
   restore   a backup taken before the purge, restored with the live key store:
             the purged record is gone (404, data.purged key_destroyed audited in
             the restored store), a normal record restores and reads
@@ -214,6 +215,20 @@ def scenario(name, pg_dir, results):
                 check(after == [os.path.basename(st["b2"]["key_backup"])],
                       "left after prune: %r (b2 %r)" % (after, st["b2"]["key_backup"]))
                 check(audit(srv, action="backup.keys_pruned"), "prune not audited")
+                v = json.loads(cli(srv, "backup", "verify", json_out=True).stdout)
+                check(v.get("key_backups") == 1, "verify %r" % v)
+                kp = os.path.join(target, "keys", after[0])
+                with open(kp, "rb") as f:
+                    good = f.read()
+                bad = bytearray(good)
+                bad[len(bad) // 2] ^= 1
+                with open(kp, "wb") as f:
+                    f.write(bad)
+                p = cli(srv, "backup", "verify", expect=1)
+                with open(kp, "wb") as f:
+                    f.write(good)
+                check(after[0] in p.stderr, "verify does not name the flipped object: %r" %
+                      p.stderr)
             step(t_key_retention)
 
             def check_restored(rs, keys_from):
