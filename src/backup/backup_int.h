@@ -220,4 +220,31 @@ bool bw_log_shipper_take_gap(struct bw_log_shipper *s);
 BW_MUST_CHECK enum bw_rc bw_log_shipper_ship(struct bw_log_shipper *s, int64_t *lag_ms,
                                              char *why, size_t whylen);
 
+/* ---- key-store backups (keystore.c; decision C6) -------------------------------
+ * Objects "keys/<ms>-<id>.keys", sealed like manifests, apart from the data
+ * backups and kept only [retention] key_backups. */
+/* Backs the key store up (to copy too when not NULL); adds "key_backup" to res. */
+BW_MUST_CHECK enum bw_rc bw_keystore_backup(const struct bw_backup_env *env,
+                                            struct bw_backup_target *t,
+                                            struct bw_backup_target *copy, struct json_t *res,
+                                            char *why, size_t whylen);
+/* Removes key-store backups older than key_backups (each audited). */
+BW_MUST_CHECK enum bw_rc bw_keystore_prune(const struct bw_backup_env *env,
+                                           struct bw_backup_target *t, uint64_t *removed);
+/* Installs a key store for the store `target` being restored into `dir`:
+ * the live one (same kind, holding organisation keys), else the newest
+ * key-store backup of that kind on t; `from` names which. */
+BW_MUST_CHECK enum bw_rc bw_keystore_restore(const struct bw_backup_env *env,
+                                             struct bw_backup_target *t, const char *kind,
+                                             const char *target, const char *dir, char *from,
+                                             size_t fromcap, char *why, size_t whylen);
+/* Authenticates every key-store backup on t (CONTROL: G-10); counts them. */
+BW_MUST_CHECK enum bw_rc bw_keystore_verify(const struct bw_backup_env *env,
+                                            struct bw_backup_target *t, uint64_t *count,
+                                            char *why, size_t whylen);
+/* Opens the restored store `target` and removes its sealed records whose
+ * data key the installed key store does not hold (audited); counts them. */
+BW_MUST_CHECK enum bw_rc bw_keystore_sweep(const char *target, unsigned *removed, char *why,
+                                           size_t whylen);
+
 #endif

@@ -157,8 +157,13 @@ enum bw_rc bw_backup_prune(const struct bw_backup_env *env, struct bw_backup_tar
     if (rc == BW_OK)
         rc = bw_log_prune(env->kr, t, bw_time_now_ms() - 1000 * env->cfg->retention_backup_log,
                           env->log_stream, &segs);
+    uint64_t key_backups = 0; /* decision C6 */
+    if (rc == BW_OK)
+        rc = bw_keystore_prune(env, t, &key_backups);
     json_t *res = json_pack("{s:O, s:I, s:I}", "removed_backups", gone, "removed_chunks",
                             (json_int_t)chunks, "removed_log_segments", (json_int_t)segs);
+    if (res != NULL)
+        json_object_set_new(res, "removed_key_backups", json_integer((json_int_t)key_backups));
     if (rc != BW_OK && why[0] == '\0')
         bw_why(why, whylen, "%s", bw_rc_str(rc));
     (void)bw_backup_audit(env, rc == BW_OK ? "backup.prune" : "backup.failed", "retention",

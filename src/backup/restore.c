@@ -256,6 +256,9 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
     }
     if (rc == BW_OK && name == NULL)
         rc = bw_log_verify(env->kr, t, &segments, why, whylen);
+    uint64_t key_backups = 0; /* decision C6: the key-store objects too */
+    if (rc == BW_OK && name == NULL)
+        rc = bw_keystore_verify(env, t, &key_backups, why, whylen);
     bw_names_free(names, n);
     if (rc == BW_OK) {
         *out = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", "ok", "backups", (json_int_t)n,
@@ -263,6 +266,8 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
                          "log_segments", (json_int_t)segments);
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
+        else
+            json_object_set_new(*out, "key_backups", json_integer((json_int_t)key_backups));
     }
     json_t *d = json_pack("{s:s, s:s}", "scope", name != NULL ? name : "all", "result",
                           rc == BW_OK ? "ok" : why);
@@ -506,7 +511,8 @@ enum bw_rc bw_backup_remove_dir(const char *dir)
     static const char *const files[] = {
         "keys/master.key", "keys/audit-signing.key", "keys/audit-signing.pub", "tls/cert.pem",
         "tls/key.pem",     "bulwark.conf",           "db/bulwark.db",          "db/bulwark.db-wal",
-        "db/bulwark.db-shm", "db/restore.snapshot",  "db/restore.changes", "keys",                   "tls",
+        "db/bulwark.db-shm", "db/restore.snapshot",  "db/restore.changes",     "db/keys.db",
+        "db/keys.db-wal",    "db/keys.db-shm",       "keys",                   "tls",
         "db"};
     char p[4096];
     for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {
@@ -556,8 +562,20 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
         rc = copy_secrets(env->data_dir, tmp, why, whylen);
     if (rc == BW_OK)
         rc = write_config(p.m, o, tmp, why, whylen);
+    char keys_from[BW_BK_NAME_MAX] = "", db[4096];
+    if (rc == BW_OK) /* decision C6: the key store first, then the data that needs it */
+        rc = o->database != NULL
+                 ? bw_keystore_restore(env, t, p.m->store, o->database, tmp, keys_from,
+                                       sizeof(keys_from), why, whylen)
+             : bw_sys_path(db, sizeof(db), tmp, "db/bulwark.db") != BW_OK
+                 ? BW_ERR_TOOBIG
+                 : bw_keystore_restore(env, t, p.m->store, db, tmp, keys_from,
+                                       sizeof(keys_from), why, whylen);
+    unsigned shredded = 0;
     if (rc == BW_OK)
         rc = load_data(env, t, &p, tmp, o->database, &applied, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_keystore_sweep(o->database != NULL ? o->database : db, &shredded, why, whylen);
     if (rc == BW_OK && rename(tmp, o->to) != 0) {
         bw_why(why, whylen, "cannot rename %s to %s: %s", tmp, o->to, strerror(errno));
         rc = BW_ERR_IO;
@@ -574,6 +592,10 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                          (json_int_t)p.m->size, "replayed_log", p.replay, "changes_applied",
                          (json_int_t)applied, "seconds",
                          (double)(bw_time_mono_ns() - t0) / 1e9);
+        if (*out != NULL)
+            json_object_set_new(*out, "keys_from", json_string(keys_from));
+        if (*out != NULL)
+            json_object_set_new(*out, "records_without_keys", json_integer(shredded));
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }

@@ -637,6 +637,8 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
     pthread_mutex_init(&r.mu, NULL);
     enum bw_rc rc = m != NULL ? do_run(env, &r, m, &s, &delta, kind, &res, why, whylen)
                               : BW_ERR_NOMEM;
+    if (rc == BW_OK) /* decision C6: the key store, as an object of its own */
+        rc = bw_keystore_backup(env, t, copy, res, why, whylen);
     snap_free(&s);
     bw_buf_free(&delta, true);
     if (rc == BW_OK) {

@@ -339,6 +339,8 @@ static const struct key_def keys[] = {
      NULL, false},
     {"incident", "recurrence_threshold", KT_U64, F(incident_recurrence_threshold), "2", 2, 1000,
      NULL, false},
+    /* C6 key store: key-store backups are kept this long, then no copy of a destroyed key is left */
+    {"retention", "key_backups", KT_DURATION, F(retention_key_backups), "7d", 1, 0, NULL, false},
 };
 
 #undef F

@@ -256,6 +256,8 @@ struct bw_config {
     uint64_t incident_report_limit;
     int64_t incident_recurrence_window;
     uint64_t incident_recurrence_threshold;
+    /* [retention] (C6 key store) */
+    int64_t retention_key_backups; /* age after which a key-store backup is removed */
 };
 
 struct bw_config_err {

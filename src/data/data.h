@@ -139,6 +139,23 @@ BW_MUST_CHECK enum bw_rc bw_collection_list(struct bw_tx *tx, const char *org_id
 
 /* ---- records (record.c) --------------------------------------------------- */
 
+/* The key handshake (decision C6). Keys live in a key store apart from the
+ * data (SQLite: db/keys.db; PostgreSQL: schema bulwark_keys). On SQLite a
+ * transaction over both files commits file by file, so a key is NEVER
+ * created inside a record transaction: an operation that needs a key the
+ * store lacks notes it here, sets `pending` and returns BW_ERR_BUSY (its
+ * transaction must be rolled back); the caller then runs
+ * bw_data_keys_prepare, which commits the key in a transaction of its own,
+ * and runs the operation again with the same bw_keyneed (a create reuses
+ * `record_id`). A key without its record is an orphan the purge job
+ * destroys; a record without its key cannot arise. */
+struct bw_keyneed {
+    bool pending;
+    bool all;                        /* every record of `collection` lacking a key */
+    char collection[BW_NAME_MAX + 1];
+    char record_id[BW_ID_LEN + 1];   /* one record's data key; a create's id */
+};
+
 /* What a record operation needs from its caller (borrowed). */
 struct bw_data_ctx {
     const struct bw_config *cfg;
@@ -146,6 +163,7 @@ struct bw_data_ctx {
     const struct bw_audit_ctx *audit;
     const char *actor;  /* "user:<id>", "apikey:<id>", "cli", "system" */
     const char *org_id; /* already authorized by the caller */
+    struct bw_keyneed *keys; /* the key handshake; NULL: a missing key is BW_ERR_BUSY */
 };
 
 struct bw_record {
@@ -235,6 +253,12 @@ BW_MUST_CHECK enum bw_rc bw_cursor_open(const struct bw_keyring *kr, const char 
  * so no old page lingers in the SQLite WAL. *purged counts records. */
 BW_MUST_CHECK enum bw_rc bw_retention_purge(struct bw_store *st, const struct bw_config *cfg,
                                             unsigned *purged);
+/* After a restore (decision C6): sealed records whose data key no longer
+ * exists in the key store - destroyed by a purge after the backup was taken
+ * - are removed, each audited data.purged (reason key_destroyed), so a
+ * purged record does not come back even as an unreadable row. *removed
+ * counts them. */
+BW_MUST_CHECK enum bw_rc bw_retention_keyless(struct bw_store *st, unsigned *removed);
 /* The purge thread of `bulwark serve`: a pass every retention.purge_interval
  * until stopped. */
 struct bw_retention;
@@ -242,7 +266,16 @@ BW_MUST_CHECK enum bw_rc bw_retention_start(struct bw_store *st, const struct bw
                                             struct bw_retention **out);
 void bw_retention_stop(struct bw_retention *r); /* joins; accepts NULL */
 
-/* ---- keys (keys.c): the key store rows beside the data -------------------- */
+/* ---- keys (keys.c): the key store apart from the data (decision C6) ------- */
+
+/* Commits what dc->keys asks for, in transactions of their own that write
+ * the key store (and a new organisation key's key.created audit event, which
+ * commits first on SQLite: a crash in between costs a second event when the
+ * key is made again, never a key without one): the organisation key
+ * (inventoried) when the organisation has none, then the data key of
+ * dc->keys->record_id, or (all) of every record of the collection that
+ * lacks one. Clears `pending`. */
+BW_MUST_CHECK enum bw_rc bw_data_keys_prepare(struct bw_store *st, const struct bw_data_ctx *dc);
 
 /* Rewraps every organisation key under the newest master key version of the
  * keyring (which the caller has just created), records the inventory

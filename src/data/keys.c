@@ -1,7 +1,16 @@
 /*
- * keys.c - the key store beside the data (decision C6; CONTROL: G-09):
- * rotation of the master key version that wraps the organisation keys, and
- * the key inventory (created, activated, retired, destroyed).
+ * keys.c - the key store apart from the data (decision C6; CONTROL: G-09):
+ * making organisation and data keys ahead of the records that need them
+ * (the key handshake of data.h), rotation of the master key version that
+ * wraps the organisation keys, and the key inventory (created, activated,
+ * retired, destroyed).
+ *
+ * The key store is db/keys.db (SQLite, a file of its own, never in a data
+ * backup) or the schema bulwark_keys (PostgreSQL). On SQLite a transaction
+ * that touches the data file and the key store commits one file after the
+ * other, so bw_data_keys_prepare commits new keys in transactions that hold
+ * no record: whatever a crash interrupts, a record never exists without its
+ * key (an unused key is an orphan the purge job destroys).
  *
  * Rotation runs in one write transaction: every organisation key is
  * unwrapped under its master version and wrapped again under the newest
@@ -19,6 +28,7 @@
 #include <jansson.h>
 #include <string.h>
 
+/* a wrapped organisation key as read from the key store */
 struct okey {
     char org[BW_ID_LEN + 1];
     int mversion;
@@ -33,6 +43,19 @@ struct rotate_job {
     size_t n, cap;
     unsigned rewrapped;
 };
+
+static enum bw_rc okey_get_row(void *arg, const struct bw_row *row)
+{
+    struct okey *k = arg;
+    size_t n = 0;
+    const void *b = bw_row_blob(row, 1, &n);
+    int64_t v = bw_row_int(row, 0);
+    if (b == NULL || n != BW_WRAPPED_KEY_BYTES || v < 1 || v > 1000000)
+        return BW_ERR_CRYPTO;
+    k->mversion = (int)v;
+    memcpy(k->wrapped, b, n);
+    return BW_OK;
+}
 
 static enum bw_rc okey_row(void *arg, const struct bw_row *row)
 {
@@ -56,6 +79,140 @@ static enum bw_rc okey_row(void *arg, const struct bw_row *row)
     memcpy(k->wrapped, w, wlen);
     return BW_OK;
 }
+
+/* ---- the key handshake ----------------------------------------------------------- */
+
+enum { PREPARE_BATCH = 200 };
+
+struct prepare_job {
+    const struct bw_data_ctx *dc;
+    char after[BW_ID_LEN + 1];
+    char ids[PREPARE_BATCH][BW_ID_LEN + 1];
+    size_t n;
+    bool org_found, more;
+};
+
+static enum bw_rc found_row(void *arg, const struct bw_row *row)
+{
+    (void)row;
+    *(bool *)arg = true;
+    return BW_OK;
+}
+
+/* The organisation key, made (inventoried, audited) when there is none. */
+static enum bw_rc ensure_orgkey(struct bw_tx *tx, const struct bw_data_ctx *dc,
+                                struct bw_orgkey *okr, uint8_t wrapped[BW_WRAPPED_KEY_BYTES])
+{
+    struct bw_val p[] = {BW_VTEXT(dc->org_id)};
+    bool found = false;
+    int mv = 0;
+    int64_t now = bw_time_now();
+    enum bw_rc rc = bw_tx_query(tx, BW_STMT_ORGKEY_GET, p, 1, found_row, &found);
+    if (rc == BW_OK && !found) {
+        rc = bw_keyring_orgkey_new(dc->kr, dc->org_id, &mv, wrapped);
+        struct bw_val ins[] = {BW_VTEXT(dc->org_id), BW_VINT(mv),
+                               BW_VBLOB(wrapped, BW_WRAPPED_KEY_BYTES), BW_VINT(now)};
+        struct bw_val inv_m[] = {BW_VTEXT("master"), BW_VTEXT("-"), BW_VINT(mv), BW_VINT(now)};
+        struct bw_val inv_o[] = {BW_VTEXT("org"), BW_VTEXT(dc->org_id), BW_VINT(1),
+                                 BW_VINT(now)};
+        if (rc == BW_OK)
+            rc = bw_tx_exec(tx, BW_STMT_ORGKEY_INSERT, ins, BW_ARRAY_LEN(ins), NULL);
+        if (rc == BW_OK)
+            rc = bw_tx_exec(tx, BW_STMT_KEYINV_INSERT, inv_m, BW_ARRAY_LEN(inv_m), NULL);
+        if (rc == BW_OK)
+            rc = bw_tx_exec(tx, BW_STMT_KEYINV_INSERT, inv_o, BW_ARRAY_LEN(inv_o), NULL);
+        if (rc == BW_OK)
+            rc = bw_audit_append(tx, dc->audit, dc->actor, "key.created", dc->org_id,
+                                 BW_AUDIT_SUCCESS,
+                                 json_pack("{s:s, s:i}", "kind", "org", "master_version", mv));
+    }
+    struct okey k = {.mversion = 0};
+    if (rc == BW_OK)
+        rc = bw_tx_query(tx, BW_STMT_ORGKEY_GET, p, 1, okey_get_row, &k);
+    if (rc == BW_OK && k.mversion == 0)
+        rc = BW_ERR_INTERNAL;
+    if (rc == BW_OK) {
+        memcpy(wrapped, k.wrapped, BW_WRAPPED_KEY_BYTES);
+        okr->org_id = dc->org_id;
+        okr->mversion = k.mversion;
+        okr->wrapped = wrapped;
+    }
+    return rc;
+}
+
+/* One record's data key, made when it has none. */
+static enum bw_rc ensure_datakey(struct bw_tx *tx, const struct bw_data_ctx *dc,
+                                 const struct bw_orgkey *okr, const char *id)
+{
+    struct bw_val p[] = {BW_VTEXT(dc->org_id), BW_VTEXT(id)};
+    uint8_t dek[BW_WRAPPED_KEY_BYTES];
+    bool found = false;
+    enum bw_rc rc = bw_tx_query(tx, BW_STMT_DATAKEY_GET, p, 2, found_row, &found);
+    if (rc != BW_OK || found)
+        return rc;
+    rc = bw_keyring_datakey_new(dc->kr, okr, id, dek);
+    struct bw_val ins[] = {BW_VTEXT(dc->org_id), BW_VTEXT(id), BW_VBLOB(dek, sizeof(dek)),
+                           BW_VINT(bw_time_now())};
+    if (rc == BW_OK)
+        rc = bw_tx_exec(tx, BW_STMT_DATAKEY_INSERT, ins, BW_ARRAY_LEN(ins), NULL);
+    return rc;
+}
+
+static enum bw_rc keyless_row(void *arg, const struct bw_row *row)
+{
+    struct prepare_job *j = arg;
+    size_t len = 0;
+    const char *id = bw_row_text(row, 0, &len);
+    if (id == NULL || len != BW_ID_LEN || j->n == PREPARE_BATCH)
+        return BW_ERR_STORE;
+    memcpy(j->ids[j->n++], id, len + 1);
+    return BW_OK;
+}
+
+static enum bw_rc prepare_fn(struct bw_tx *tx, void *arg)
+{
+    struct prepare_job *j = arg;
+    const struct bw_keyneed *kn = j->dc->keys;
+    uint8_t wrapped[BW_WRAPPED_KEY_BYTES];
+    struct bw_orgkey okr;
+    enum bw_rc rc = ensure_orgkey(tx, j->dc, &okr, wrapped);
+    j->n = 0;
+    j->more = false;
+    if (rc == BW_OK && !kn->all && bw_id_valid(kn->record_id))
+        return ensure_datakey(tx, j->dc, &okr, kn->record_id);
+    if (rc == BW_OK && kn->all) {
+        struct bw_val q[] = {BW_VTEXT(j->dc->org_id), BW_VTEXT(kn->collection),
+                             BW_VTEXT(j->after), BW_VINT(PREPARE_BATCH)};
+        rc = bw_tx_query(tx, BW_STMT_REC_KEYLESS, q, BW_ARRAY_LEN(q), keyless_row, j);
+    }
+    for (size_t i = 0; rc == BW_OK && i < j->n; i++)
+        rc = ensure_datakey(tx, j->dc, &okr, j->ids[i]);
+    if (rc == BW_OK && j->n == PREPARE_BATCH) {
+        j->more = true;
+        memcpy(j->after, j->ids[j->n - 1], sizeof(j->after));
+    }
+    return rc;
+}
+
+enum bw_rc bw_data_keys_prepare(struct bw_store *st, const struct bw_data_ctx *dc)
+{
+    if (dc->keys == NULL)
+        return BW_ERR_INTERNAL;
+    struct prepare_job *j = bw_calloc(1, sizeof(*j));
+    if (j == NULL)
+        return BW_ERR_NOMEM;
+    j->dc = dc;
+    enum bw_rc rc;
+    do {
+        rc = bw_store_write(st, prepare_fn, j); /* each batch commits before any record */
+    } while (rc == BW_OK && j->more);
+    bw_free(j);
+    if (rc == BW_OK)
+        dc->keys->pending = false;
+    return rc;
+}
+
+/* ---- rotation --------------------------------------------------------------------- */
 
 static enum bw_rc rotate_fn(struct bw_tx *tx, void *arg)
 {

@@ -9,9 +9,12 @@
  * key, wrapped by a master key version) with a fresh nonce per write and
  * associated data binding organisation, collection, record id and version:
  * a body copied onto another row, or left over from another version, fails
- * to open. The wrapped keys live in bw_org_keys / bw_data_keys, apart from
- * the record rows (decision C6). A body that fails to open is never
- * answered: the read fails closed and crypto.integrity_fail is audited.
+ * to open. The wrapped keys live in the key store (db/keys.db, schema
+ * bulwark_keys), apart from the record rows (decision C6); no key is ever
+ * created here, inside a record transaction: a missing one is asked for
+ * through the key handshake (data.h, struct bw_keyneed) and committed
+ * first by keys.c. A body that fails to open is never answered: the read
+ * fails closed and crypto.integrity_fail is audited.
  *
  * Every statement binds the organisation id (and the collection): ids of
  * other organisations match no row. Reads of confidential and restricted
@@ -85,37 +88,27 @@ static enum bw_rc orgkey_row(void *arg, const struct bw_row *row)
     return BW_OK;
 }
 
-/* The organisation's wrapped key; with `create`, made (and inventoried)
- * when the organisation has none yet. */
-static enum bw_rc orgkey_get(struct bw_tx *tx, const struct bw_data_ctx *dc, bool create,
+/* Asks the caller for a key the store lacks (the key handshake): nothing of
+ * this transaction may commit, so the answer is BW_ERR_BUSY. */
+static enum bw_rc need_key(const struct bw_data_ctx *dc, const char *coll, const char *id)
+{
+    if (dc->keys != NULL) {
+        dc->keys->pending = true;
+        dc->keys->all = false;
+        snprintf(dc->keys->collection, sizeof(dc->keys->collection), "%s", coll);
+        snprintf(dc->keys->record_id, sizeof(dc->keys->record_id), "%s", id);
+    }
+    return BW_ERR_BUSY;
+}
+
+/* The organisation's wrapped key; BW_ERR_CRYPTO when it has none. */
+static enum bw_rc orgkey_get(struct bw_tx *tx, const struct bw_data_ctx *dc,
                              struct orgkey_row *out)
 {
     struct bw_val p[] = {BW_VTEXT(dc->org_id)};
     out->found = false;
     enum bw_rc rc = bw_tx_query(tx, BW_STMT_ORGKEY_GET, p, 1, orgkey_row, out);
-    if (rc != BW_OK || out->found || !create)
-        return rc != BW_OK ? rc : (out->found ? BW_OK : BW_ERR_CRYPTO);
-    int mv = 0;
-    uint8_t wrapped[BW_WRAPPED_KEY_BYTES];
-    int64_t now = bw_time_now();
-    rc = bw_keyring_orgkey_new(dc->kr, dc->org_id, &mv, wrapped);
-    struct bw_val ins[] = {BW_VTEXT(dc->org_id), BW_VINT(mv), BW_VBLOB(wrapped, sizeof(wrapped)),
-                           BW_VINT(now)};
-    struct bw_val inv_m[] = {BW_VTEXT("master"), BW_VTEXT("-"), BW_VINT(mv), BW_VINT(now)};
-    struct bw_val inv_o[] = {BW_VTEXT("org"), BW_VTEXT(dc->org_id), BW_VINT(1), BW_VINT(now)};
-    if (rc == BW_OK)
-        rc = bw_tx_exec(tx, BW_STMT_ORGKEY_INSERT, ins, BW_ARRAY_LEN(ins), NULL);
-    if (rc == BW_OK)
-        rc = bw_tx_exec(tx, BW_STMT_KEYINV_INSERT, inv_m, BW_ARRAY_LEN(inv_m), NULL);
-    if (rc == BW_OK)
-        rc = bw_tx_exec(tx, BW_STMT_KEYINV_INSERT, inv_o, BW_ARRAY_LEN(inv_o), NULL);
-    if (rc == BW_OK)
-        rc = bw_audit_append(tx, dc->audit, dc->actor, "key.created", dc->org_id,
-                             BW_AUDIT_SUCCESS,
-                             json_pack("{s:s, s:i}", "kind", "org", "master_version", mv));
-    if (rc == BW_OK)
-        rc = bw_tx_query(tx, BW_STMT_ORGKEY_GET, p, 1, orgkey_row, out);
-    return rc == BW_OK && !out->found ? BW_ERR_INTERNAL : rc;
+    return rc != BW_OK ? rc : (out->found ? BW_OK : BW_ERR_CRYPTO);
 }
 
 struct dek_row {
@@ -159,7 +152,8 @@ static void body_free(struct body *b)
 }
 
 /* Encodes `data` for version `version` of record `id`: sealed under the
- * record's data key (made when it has none) for sealed classes. */
+ * record's data key for sealed classes (BW_ERR_BUSY through the key
+ * handshake when the organisation or the record has no key yet). */
 static enum bw_rc body_encode(struct bw_tx *tx, const struct bw_data_ctx *dc,
                               const struct bw_collection *c, const char *id, int64_t version,
                               const json_t *data, struct body *out)
@@ -179,17 +173,14 @@ static enum bw_rc body_encode(struct bw_tx *tx, const struct bw_data_ctx *dc,
     struct dek_row dek;
     char aad[AAD_MAX];
     size_t alen = record_aad(aad, dc->org_id, c->name, id, version);
-    rc = alen == 0 ? BW_ERR_INVALID : orgkey_get(tx, dc, true, &ok);
+    rc = alen == 0 ? BW_ERR_INVALID : orgkey_get(tx, dc, &ok);
+    if (rc == BW_ERR_CRYPTO)
+        rc = need_key(dc, c->name, id); /* the organisation's first sealed record */
     if (rc == BW_OK)
         rc = dek_get(tx, dc->org_id, id, &dek);
     struct bw_orgkey okr = {dc->org_id, ok.mversion, ok.wrapped};
-    if (rc == BW_OK && !dek.found) {
-        rc = bw_keyring_datakey_new(dc->kr, &okr, id, dek.wrapped);
-        struct bw_val p[] = {BW_VTEXT(dc->org_id), BW_VTEXT(id),
-                             BW_VBLOB(dek.wrapped, sizeof(dek.wrapped)), BW_VINT(bw_time_now())};
-        if (rc == BW_OK)
-            rc = bw_tx_exec(tx, BW_STMT_DATAKEY_INSERT, p, BW_ARRAY_LEN(p), NULL);
-    }
+    if (rc == BW_OK && !dek.found)
+        rc = need_key(dc, c->name, id); /* CONTROL: C6 - the key commits before the record */
     if (rc == BW_OK) {
         out->p = bw_malloc(len + BW_SEAL_OVERHEAD);
         rc = out->p == NULL ? BW_ERR_NOMEM
@@ -289,7 +280,7 @@ static enum bw_rc body_decode(struct bw_tx *tx, const struct bw_data_ctx *dc,
     struct dek_row dek;
     char aad[AAD_MAX];
     size_t alen = record_aad(aad, dc->org_id, c->name, r->id, r->version);
-    rc = orgkey_get(tx, dc, false, &ok);
+    rc = orgkey_get(tx, dc, &ok);
     if (rc == BW_OK)
         rc = dek_get(tx, dc->org_id, r->id, &dek);
     if (rc == BW_OK && (!dek.found || alen == 0 || r->body.len < BW_SEAL_OVERHEAD))
@@ -368,7 +359,10 @@ enum bw_rc bw_record_create(struct bw_tx *tx, const struct bw_data_ctx *dc,
     struct bw_record r;
     struct body b = {0};
     memset(&r, 0, sizeof(r));
-    bw_id_new(r.id);
+    if (dc->keys != NULL && bw_id_valid(dc->keys->record_id))
+        memcpy(r.id, dc->keys->record_id, sizeof(r.id)); /* its key was committed first */
+    else
+        bw_id_new(r.id);
     r.version = 1;
     r.created_at = r.updated_at = bw_time_now();
     enum bw_rc rc = body_encode(tx, dc, c, r.id, 1, data, &b);
@@ -596,14 +590,14 @@ enum bw_rc bw_collection_reclassify(struct bw_tx *tx, const struct bw_data_ctx *
             c->cls = to;
             if (rc == BW_OK)
                 rc = body_encode(tx, dc, c, rs.r[i].id, rs.r[i].version, data, &b);
+            if (rc == BW_ERR_BUSY && dc->keys != NULL && dc->keys->pending)
+                dc->keys->all = true; /* make them all at once, then run again */
             struct bw_val u[] = {BW_VTEXT(dc->org_id), BW_VTEXT(c->name), BW_VTEXT(rs.r[i].id),
                                  BW_VBLOB(b.p, b.len), BW_VINT(b.encrypted)};
             if (rc == BW_OK)
                 rc = bw_tx_exec(tx, BW_STMT_REC_SET_BODY, u, BW_ARRAY_LEN(u), NULL);
-            if (rc == BW_OK && !sealed_class(to)) {
-                struct bw_val d[] = {BW_VTEXT(dc->org_id), BW_VTEXT(rs.r[i].id)};
-                rc = bw_tx_exec(tx, BW_STMT_DATAKEY_DELETE, d, 2, NULL); /* key no longer used */
-            }
+            /* lowered: the key is no longer used; the purge job destroys it as an
+             * orphan (a delete here could commit before the plaintext body) */
             memcpy(cur, rs.r[i].id, sizeof(cur));
             body_free(&b);
             json_decref(data);

@@ -7,7 +7,18 @@
  * decided whether it could be read is gone from the key store. An
  * organisation deleted that long ago loses its organisation key, data keys,
  * collections and records the same way. After a pass that purged
- * anything, the SQLite write-ahead log is checkpointed and truncated.
+ * anything, the SQLite write-ahead logs of BOTH files (the data and the key
+ * store, db/keys.db) are checkpointed and truncated, so no destroyed key
+ * stays behind in keys.db-wal.
+ *
+ * The key store is apart from the data (decision C6): on SQLite the record
+ * row and its key are committed file by file. A purge that a crash cuts in
+ * two leaves either a key without its record or a deleted record without
+ * its key (purged again next pass); neither can be read. Keys left without
+ * a sealed record - by a crash, by a create that never committed, by a
+ * class lowered to public/internal - are orphans: destroyed here once older
+ * than ORPHAN_GRACE (a younger one may belong to a record being written,
+ * whose key commits first), audited key.orphans_destroyed.
  *
  * Runs inside `bulwark serve` on a thread of its own (bw_retention_start);
  * never touches a live record: only rows with deleted_at set and older than
@@ -23,6 +34,8 @@
 #include <time.h>
 
 #define PURGE_BATCH 100
+#define ORPHAN_GRACE 3600 /* seconds a key may wait for the record it was made for */
+#define ORPHAN_BATCH 500
 
 struct due {
     char org[BW_ID_LEN + 1];
@@ -88,6 +101,61 @@ static enum bw_rc purge_records_fn(struct bw_tx *tx, void *arg)
     return rc;
 }
 
+/* Data keys without a sealed record (decision C6), one batch. */
+static enum bw_rc orphans_fn(struct bw_tx *tx, void *arg)
+{
+    struct purge_job *j = arg;
+    uint64_t n = 0;
+    struct bw_val q[] = {BW_VINT(bw_time_now() - ORPHAN_GRACE), BW_VINT(ORPHAN_BATCH)};
+    enum bw_rc rc = bw_tx_exec(tx, BW_STMT_DATAKEY_ORPHANS, q, BW_ARRAY_LEN(q), &n);
+    j->n = (size_t)n;
+    if (rc == BW_OK && n > 0)
+        rc = bw_audit_append(tx, &system_ctx, "system", "key.orphans_destroyed", "data-keys",
+                             BW_AUDIT_SUCCESS, json_pack("{s:I}", "count", (json_int_t)n));
+    return rc;
+}
+
+/* Sealed records whose key is gone (a restore of older data), one batch. */
+static enum bw_rc keyless_fn(struct bw_tx *tx, void *arg)
+{
+    struct purge_job *j = arg;
+    struct bw_val q[] = {BW_VINT(PURGE_BATCH)};
+    j->n = 0;
+    j->purged = 0;
+    enum bw_rc rc = bw_tx_query(tx, BW_STMT_REC_KEYGONE, q, 1, due_row, j);
+    for (size_t i = 0; rc == BW_OK && i < j->n; i++) {
+        uint64_t changed = 0;
+        struct bw_val r[] = {BW_VTEXT(j->d[i].org), BW_VTEXT(j->d[i].id)};
+        rc = bw_tx_exec(tx, BW_STMT_REC_DELETE_KEYGONE, r, BW_ARRAY_LEN(r), &changed);
+        if (rc == BW_OK && changed == 1) {
+            j->purged++;
+            rc = bw_audit_append(tx, &system_ctx, "system", "data.purged", j->d[i].id,
+                                 BW_AUDIT_SUCCESS,
+                                 json_pack("{s:s, s:s, s:s, s:s}", "kind", "record", "org",
+                                           j->d[i].org, "collection", j->d[i].coll, "reason",
+                                           "key_destroyed"));
+        }
+    }
+    return rc;
+}
+
+enum bw_rc bw_retention_keyless(struct bw_store *st, unsigned *removed)
+{
+    struct purge_job *j = bw_calloc(1, sizeof(*j));
+    unsigned total = 0;
+    if (j == NULL)
+        return BW_ERR_NOMEM;
+    enum bw_rc rc;
+    do {
+        rc = bw_store_write(st, keyless_fn, j);
+        total += rc == BW_OK ? j->purged : 0;
+    } while (rc == BW_OK && j->n == PURGE_BATCH);
+    bw_free(j);
+    if (rc == BW_OK)
+        *removed = total;
+    return rc;
+}
+
 static enum bw_rc org_row(void *arg, const struct bw_row *row)
 {
     struct purge_job *j = arg;
@@ -140,9 +208,15 @@ enum bw_rc bw_retention_purge(struct bw_store *st, const struct bw_config *cfg, 
         rc = bw_store_write(st, purge_orgs_fn, j);
         any |= rc == BW_OK && j->n > 0;
     }
+    while (rc == BW_OK) { /* CONTROL: C6 - keys no sealed record needs */
+        rc = bw_store_write(st, orphans_fn, j);
+        any |= rc == BW_OK && j->n > 0;
+        if (j->n < ORPHAN_BATCH)
+            break;
+    }
     bw_free(j);
     if (rc == BW_OK && any) {
-        /* CONTROL: DATA-05 - no page of a purged row or key stays in the WAL */
+        /* CONTROL: DATA-05, C6 - no page of a purged row or key stays in either WAL */
         enum bw_rc crc = bw_store_checkpoint(st);
         if (crc != BW_OK && crc != BW_ERR_UNSUPPORTED)
             bw_log(BW_LOG_WARN, "retention.checkpoint", "checkpoint after purge: %s",

@@ -409,45 +409,45 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "DELETE FROM bw_records WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL "
         "AND deleted_at <= $3::bigint",
     [BW_STMT_ORGKEY_GET] =
-        "SELECT mversion, wrapped FROM bw_org_keys WHERE org_id = $1",
+        "SELECT mversion, wrapped FROM bulwark_keys.bw_org_keys WHERE org_id = $1",
     [BW_STMT_ORGKEY_INSERT] =
-        "INSERT INTO bw_org_keys(org_id, mversion, wrapped, created_at) VALUES ($1, "
+        "INSERT INTO bulwark_keys.bw_org_keys(org_id, mversion, wrapped, created_at) VALUES ($1, "
         "$2::integer, $3, $4::bigint) ON CONFLICT(org_id) DO NOTHING",
     [BW_STMT_ORGKEY_LIST] =
-        "SELECT org_id, mversion, wrapped FROM bw_org_keys ORDER BY org_id FOR UPDATE",
+        "SELECT org_id, mversion, wrapped FROM bulwark_keys.bw_org_keys ORDER BY org_id FOR UPDATE",
     [BW_STMT_ORGKEY_SET] =
-        "UPDATE bw_org_keys SET mversion = $3::integer, wrapped = $4, rotated_at = "
+        "UPDATE bulwark_keys.bw_org_keys SET mversion = $3::integer, wrapped = $4, rotated_at = "
         "$5::bigint WHERE org_id = $1 AND mversion = $2::integer",
     [BW_STMT_ORGKEY_DELETE] =
-        "DELETE FROM bw_org_keys WHERE org_id = $1",
+        "DELETE FROM bulwark_keys.bw_org_keys WHERE org_id = $1",
     [BW_STMT_DATAKEY_GET] =
-        "SELECT wrapped FROM bw_data_keys WHERE org_id = $1 AND record_id = $2",
+        "SELECT wrapped FROM bulwark_keys.bw_data_keys WHERE org_id = $1 AND record_id = $2",
     [BW_STMT_DATAKEY_INSERT] =
-        "INSERT INTO bw_data_keys(org_id, record_id, wrapped, created_at) VALUES ($1, $2, "
+        "INSERT INTO bulwark_keys.bw_data_keys(org_id, record_id, wrapped, created_at) VALUES ($1, $2, "
         "$3, $4::bigint)",
     [BW_STMT_DATAKEY_DELETE] =
-        "DELETE FROM bw_data_keys WHERE org_id = $1 AND record_id = $2",
+        "DELETE FROM bulwark_keys.bw_data_keys WHERE org_id = $1 AND record_id = $2",
     [BW_STMT_KEYINV_INSERT] =
-        "INSERT INTO bw_key_inventory(kind, scope, version, created_at, activated_at) "
+        "INSERT INTO bulwark_keys.bw_key_inventory(kind, scope, version, created_at, activated_at) "
         "VALUES ($1, $2, $3::bigint, $4::bigint, $4::bigint) ON CONFLICT(kind, scope, "
         "version) DO NOTHING",
     [BW_STMT_KEYINV_RETIRE] =
-        "UPDATE bw_key_inventory SET retired_at = $4::bigint WHERE kind = $1 AND scope = "
+        "UPDATE bulwark_keys.bw_key_inventory SET retired_at = $4::bigint WHERE kind = $1 AND scope = "
         "$2 AND version < $3::bigint AND retired_at IS NULL",
     [BW_STMT_KEYINV_DESTROY] =
-        "UPDATE bw_key_inventory SET destroyed_at = $3::bigint, retired_at = "
+        "UPDATE bulwark_keys.bw_key_inventory SET destroyed_at = $3::bigint, retired_at = "
         "coalesce(retired_at, $3::bigint) WHERE kind = $1 AND scope = $2 AND destroyed_at "
         "IS NULL",
     [BW_STMT_KEYINV_LIST] =
         "SELECT kind, scope, version, created_at, activated_at, retired_at, destroyed_at "
-        "FROM bw_key_inventory ORDER BY kind, scope, version",
+        "FROM bulwark_keys.bw_key_inventory ORDER BY kind, scope, version",
     [BW_STMT_ORG_PURGE_DUE] =
         "SELECT o.id FROM bw_organisations o WHERE o.deleted_at IS NOT NULL AND "
-        "o.deleted_at <= $1::bigint AND (EXISTS (SELECT 1 FROM bw_org_keys k WHERE "
+        "o.deleted_at <= $1::bigint AND (EXISTS (SELECT 1 FROM bulwark_keys.bw_org_keys k WHERE "
         "k.org_id = o.id) OR EXISTS (SELECT 1 FROM bw_collections c WHERE c.org_id = "
         "o.id)) LIMIT 100",
     [BW_STMT_DATAKEY_DELETE_ORG] =
-        "DELETE FROM bw_data_keys WHERE org_id = $1",
+        "DELETE FROM bulwark_keys.bw_data_keys WHERE org_id = $1",
     [BW_STMT_COLL_DELETE_ORG] =
         "DELETE FROM bw_collections WHERE org_id = $1",
     [BW_STMT_REC_SET_BODY] =
@@ -505,4 +505,25 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
     [BW_STMT_INC_REVIEW_LIST] =
         "SELECT id, period_start, period_end, run_at, actor, incidents, repeats, "
         "root_causes FROM bw_incident_reviews ORDER BY period_start DESC LIMIT $1",
+    /* key store apart from the data (decision C6) */
+    [BW_STMT_DATAKEY_ORPHANS] =
+        "DELETE FROM bulwark_keys.bw_data_keys d USING (SELECT k.org_id, k.record_id FROM "
+        "bulwark_keys.bw_data_keys k WHERE k.created_at < $1::bigint AND NOT EXISTS (SELECT "
+        "1 FROM bw_records r WHERE r.org_id = k.org_id AND r.id = k.record_id AND "
+        "r.encrypted = 1) LIMIT $2::bigint) o WHERE d.org_id = o.org_id AND d.record_id = "
+        "o.record_id",
+    [BW_STMT_REC_KEYLESS] =
+        "SELECT r.id FROM bw_records r WHERE r.org_id = $1 AND r.collection = $2 AND r.id > "
+        "$3 AND NOT EXISTS (SELECT 1 FROM bulwark_keys.bw_data_keys k WHERE k.org_id = "
+        "r.org_id AND k.record_id = r.id) ORDER BY r.id LIMIT $4::bigint",
+    [BW_STMT_ORGKEY_COUNT] =
+        "SELECT count(*) FROM bulwark_keys.bw_org_keys",
+    [BW_STMT_REC_KEYGONE] =
+        "SELECT r.org_id, r.collection, r.id FROM bw_records r WHERE r.encrypted = 1 AND NOT "
+        "EXISTS (SELECT 1 FROM bulwark_keys.bw_data_keys k WHERE k.org_id = r.org_id AND "
+        "k.record_id = r.id) ORDER BY r.org_id, r.id LIMIT $1::bigint",
+    [BW_STMT_REC_DELETE_KEYGONE] =
+        "DELETE FROM bw_records WHERE org_id = $1 AND id = $2 AND encrypted = 1 AND NOT "
+        "EXISTS (SELECT 1 FROM bulwark_keys.bw_data_keys k WHERE k.org_id = $1 AND "
+        "k.record_id = $2)",
 };

@@ -406,43 +406,43 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
         "DELETE FROM bw_records WHERE org_id = ?1 AND id = ?2 AND deleted_at IS NOT NULL "
         "AND deleted_at <= ?3",
     [BW_STMT_ORGKEY_GET] =
-        "SELECT mversion, wrapped FROM bw_org_keys WHERE org_id = ?1",
+        "SELECT mversion, wrapped FROM keys.bw_org_keys WHERE org_id = ?1",
     [BW_STMT_ORGKEY_INSERT] =
-        "INSERT INTO bw_org_keys(org_id, mversion, wrapped, created_at) VALUES (?1, ?2, "
+        "INSERT INTO keys.bw_org_keys(org_id, mversion, wrapped, created_at) VALUES (?1, ?2, "
         "?3, ?4) ON CONFLICT(org_id) DO NOTHING",
     [BW_STMT_ORGKEY_LIST] =
-        "SELECT org_id, mversion, wrapped FROM bw_org_keys ORDER BY org_id",
+        "SELECT org_id, mversion, wrapped FROM keys.bw_org_keys ORDER BY org_id",
     [BW_STMT_ORGKEY_SET] =
-        "UPDATE bw_org_keys SET mversion = ?3, wrapped = ?4, rotated_at = ?5 WHERE org_id "
+        "UPDATE keys.bw_org_keys SET mversion = ?3, wrapped = ?4, rotated_at = ?5 WHERE org_id "
         "= ?1 AND mversion = ?2",
     [BW_STMT_ORGKEY_DELETE] =
-        "DELETE FROM bw_org_keys WHERE org_id = ?1",
+        "DELETE FROM keys.bw_org_keys WHERE org_id = ?1",
     [BW_STMT_DATAKEY_GET] =
-        "SELECT wrapped FROM bw_data_keys WHERE org_id = ?1 AND record_id = ?2",
+        "SELECT wrapped FROM keys.bw_data_keys WHERE org_id = ?1 AND record_id = ?2",
     [BW_STMT_DATAKEY_INSERT] =
-        "INSERT INTO bw_data_keys(org_id, record_id, wrapped, created_at) VALUES (?1, ?2, "
+        "INSERT INTO keys.bw_data_keys(org_id, record_id, wrapped, created_at) VALUES (?1, ?2, "
         "?3, ?4)",
     [BW_STMT_DATAKEY_DELETE] =
-        "DELETE FROM bw_data_keys WHERE org_id = ?1 AND record_id = ?2",
+        "DELETE FROM keys.bw_data_keys WHERE org_id = ?1 AND record_id = ?2",
     [BW_STMT_KEYINV_INSERT] =
-        "INSERT INTO bw_key_inventory(kind, scope, version, created_at, activated_at) "
+        "INSERT INTO keys.bw_key_inventory(kind, scope, version, created_at, activated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT(kind, scope, version) DO NOTHING",
     [BW_STMT_KEYINV_RETIRE] =
-        "UPDATE bw_key_inventory SET retired_at = ?4 WHERE kind = ?1 AND scope = ?2 AND "
+        "UPDATE keys.bw_key_inventory SET retired_at = ?4 WHERE kind = ?1 AND scope = ?2 AND "
         "version < ?3 AND retired_at IS NULL",
     [BW_STMT_KEYINV_DESTROY] =
-        "UPDATE bw_key_inventory SET destroyed_at = ?3, retired_at = coalesce(retired_at, "
+        "UPDATE keys.bw_key_inventory SET destroyed_at = ?3, retired_at = coalesce(retired_at, "
         "?3) WHERE kind = ?1 AND scope = ?2 AND destroyed_at IS NULL",
     [BW_STMT_KEYINV_LIST] =
         "SELECT kind, scope, version, created_at, activated_at, retired_at, destroyed_at "
-        "FROM bw_key_inventory ORDER BY kind, scope, version",
+        "FROM keys.bw_key_inventory ORDER BY kind, scope, version",
     [BW_STMT_ORG_PURGE_DUE] =
         "SELECT o.id FROM bw_organisations o WHERE o.deleted_at IS NOT NULL AND "
-        "o.deleted_at <= ?1 AND (EXISTS (SELECT 1 FROM bw_org_keys k WHERE k.org_id = "
+        "o.deleted_at <= ?1 AND (EXISTS (SELECT 1 FROM keys.bw_org_keys k WHERE k.org_id = "
         "o.id) OR EXISTS (SELECT 1 FROM bw_collections c WHERE c.org_id = o.id)) LIMIT "
         "100",
     [BW_STMT_DATAKEY_DELETE_ORG] =
-        "DELETE FROM bw_data_keys WHERE org_id = ?1",
+        "DELETE FROM keys.bw_data_keys WHERE org_id = ?1",
     [BW_STMT_COLL_DELETE_ORG] =
         "DELETE FROM bw_collections WHERE org_id = ?1",
     [BW_STMT_REC_SET_BODY] =
@@ -500,4 +500,22 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
     [BW_STMT_INC_REVIEW_LIST] =
         "SELECT id, period_start, period_end, run_at, actor, incidents, repeats, "
         "root_causes FROM bw_incident_reviews ORDER BY period_start DESC LIMIT ?1",
+    /* key store apart from the data (decision C6) */
+    [BW_STMT_DATAKEY_ORPHANS] =
+        "DELETE FROM keys.bw_data_keys WHERE rowid IN (SELECT k.rowid FROM keys.bw_data_keys k "
+        "WHERE k.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM main.bw_records r WHERE "
+        "r.org_id = k.org_id AND r.id = k.record_id AND r.encrypted = 1) LIMIT ?2)",
+    [BW_STMT_REC_KEYLESS] =
+        "SELECT r.id FROM main.bw_records r WHERE r.org_id = ?1 AND r.collection = ?2 AND "
+        "r.id > ?3 AND NOT EXISTS (SELECT 1 FROM keys.bw_data_keys k WHERE k.org_id = "
+        "r.org_id AND k.record_id = r.id) ORDER BY r.id LIMIT ?4",
+    [BW_STMT_ORGKEY_COUNT] =
+        "SELECT count(*) FROM keys.bw_org_keys",
+    [BW_STMT_REC_KEYGONE] =
+        "SELECT r.org_id, r.collection, r.id FROM main.bw_records r WHERE r.encrypted = 1 AND "
+        "NOT EXISTS (SELECT 1 FROM keys.bw_data_keys k WHERE k.org_id = r.org_id AND "
+        "k.record_id = r.id) ORDER BY r.org_id, r.id LIMIT ?1",
+    [BW_STMT_REC_DELETE_KEYGONE] =
+        "DELETE FROM main.bw_records WHERE org_id = ?1 AND id = ?2 AND encrypted = 1 AND NOT "
+        "EXISTS (SELECT 1 FROM keys.bw_data_keys k WHERE k.org_id = ?1 AND k.record_id = ?2)",
 };

@@ -219,3 +219,21 @@ enum bw_rc bw_store_changelog_sync(struct bw_store *st)
         return BW_ERR_UNSUPPORTED;
     return st->ops->changelog_sync(st->impl);
 }
+
+/* key store (decision C6) */
+enum bw_rc bw_store_keys_snapshot(struct bw_store *st, const char *dest, char *why,
+                                  size_t whylen)
+{
+    if (st->ops->keys_snapshot == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return st->ops->keys_snapshot(st->impl, dest, why, whylen);
+}
+
+enum bw_rc bw_store_keys_load(const char *target, const char *snapshot, char *why,
+                              size_t whylen)
+{
+    const struct bw_store_ops *ops = is_pg_url(target) ? &bw_store_pg_ops : &bw_store_sqlite_ops;
+    if (ops->keys_load == NULL)
+        return BW_ERR_UNSUPPORTED;
+    return ops->keys_load(target, snapshot, why, whylen);
+}

@@ -265,6 +265,12 @@ enum bw_stmt {
                                     repeats, root_causes); no row when the period has one */
     BW_STMT_INC_REVIEW_LIST,     /* (limit) -> (id, period_start, period_end, run_at, actor,
                                     incidents, repeats, root_causes) newest period first */
+    /* key store apart from the data (decision C6, issues 4 and 6) */
+    BW_STMT_DATAKEY_ORPHANS, /* (cutoff, limit) destroys up to limit data keys created before cutoff whose record is gone or no longer sealed */
+    BW_STMT_REC_KEYLESS, /* (org_id, collection, after, limit) -> (id) of records (deleted too) without a data key, id > after, by id */
+    BW_STMT_ORGKEY_COUNT, /* () -> (count) organisation keys in the key store */
+    BW_STMT_REC_KEYGONE, /* (limit) -> (org_id, collection, id) of sealed records whose data key is gone */
+    BW_STMT_REC_DELETE_KEYGONE, /* (org_id, id) removes a sealed record whose data key is gone */
     BW_STMT__COUNT
 };
 
@@ -414,5 +420,26 @@ BW_MUST_CHECK enum bw_rc bw_store_checkpoint(struct bw_store *st);
  * this moment never misses such a commit silently. BW_ERR_UNSUPPORTED when
  * the driver has no change log; BW_OK (nothing to do) when none runs. */
 BW_MUST_CHECK enum bw_rc bw_store_changelog_sync(struct bw_store *st);
+/* ---- the key store (decision C6) ---------------------------------------------
+ * The wrapped organisation keys, per-record data keys and the key inventory
+ * live apart from the data: SQLite in a second file db/keys.db beside the
+ * database (same directory, mode 0600, ATTACHed as schema `keys` on every
+ * connection, created by `init`/`migrate`; opening a migrated store whose
+ * keys.db is missing fails with BW_ERR_NOTFOUND rather than silently
+ * starting an empty one), PostgreSQL in the schema bulwark_keys of the same
+ * database. bw_store_snapshot never includes it. On SQLite one transaction
+ * over both files is atomic per file only: a caller that adds a key and a
+ * row that needs it commits the key in a transaction of its own first. */
+
+/* Writes a consistent copy of the key store alone into the new private file
+ * `dest` (SQLite: a database file; PostgreSQL: pg_dump -n bulwark_keys). */
+BW_MUST_CHECK enum bw_rc bw_store_keys_snapshot(struct bw_store *st, const char *dest,
+                                                char *why, size_t whylen);
+/* Installs a key-store copy written by bw_store_keys_snapshot for the store
+ * `target` that is being restored: SQLite moves it to keys.db beside the
+ * target path (which must not exist yet); PostgreSQL loads it into the
+ * target database, which must not hold the schema bulwark_keys yet. */
+BW_MUST_CHECK enum bw_rc bw_store_keys_load(const char *target, const char *snapshot, char *why,
+                                            size_t whylen);
 
 #endif

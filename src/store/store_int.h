@@ -21,6 +21,9 @@ extern const struct bw_migration bw_migrations_sqlite[];
 extern const size_t bw_migrations_sqlite_count;
 extern const struct bw_migration bw_migrations_pg[];
 extern const size_t bw_migrations_pg_count;
+/* the SQLite key store's own migrations (db/keys.db, schema `keys`) */
+extern const struct bw_migration bw_migrations_sqlite_keys[];
+extern const size_t bw_migrations_sqlite_keys_count;
 
 /* Per-driver SQL text for every enum bw_stmt, indexed by it. */
 extern const char *const bw_sql_sqlite[BW_STMT__COUNT];
@@ -59,6 +62,9 @@ struct bw_store_ops {
     enum bw_rc (*checkpoint)(void *impl);
     /* backup incrementals from the change log (issue 6, backup2) */
     enum bw_rc (*changelog_sync)(void *impl);
+    /* key store (decision C6) */
+    enum bw_rc (*keys_snapshot)(void *impl, const char *dest, char *why, size_t whylen);
+    enum bw_rc (*keys_load)(const char *target, const char *snapshot, char *why, size_t whylen);
 };
 
 /* A transaction handle as seen by store.c; drivers embed it first in theirs. */

@@ -1205,8 +1205,10 @@ static enum bw_rc pg_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
     close(fd);
     enum bw_rc rc = tool_env(s->target, &env, dbname, sizeof(dbname));
     if (rc == BW_OK) {
-        char *argv[] = {"pg_dump",    "--format=custom", "--compress=0", "--no-owner",
-                        "--no-acl",   "--file",          (char *)dest,   NULL};
+        /* decision C6: the key schema is never part of a data backup */
+        char *argv[] = {"pg_dump",  "--format=custom", "--compress=0",
+                        "--no-owner", "--no-acl",      "--exclude-schema=bulwark_keys",
+                        "--file",   (char *)dest,      NULL};
         rc = run_tool(argv, env, why, whylen);
     }
     env_free(env);
@@ -1230,6 +1232,35 @@ static enum bw_rc pg_load_snapshot(const char *target, const char *snapshot, cha
     return rc;
 }
 
+/* ---- the key store's own copy (decision C6) ----------------------------------
+ * The schema bulwark_keys alone, dumped and restored by the same tools. */
+static enum bw_rc pg_keys_snapshot(void *impl, const char *dest, char *why, size_t whylen)
+{
+    struct pg_store *s = impl;
+    char **env = NULL, dbname[256] = "";
+    int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        bw_why(why, whylen, "cannot create %s: %s", dest, strerror(errno));
+        return BW_ERR_IO;
+    }
+    close(fd);
+    enum bw_rc rc = tool_env(s->target, &env, dbname, sizeof(dbname));
+    if (rc == BW_OK) {
+        char *argv[] = {"pg_dump",    "--format=custom", "--compress=0",
+                        "--no-owner", "--no-acl",        "--schema=bulwark_keys",
+                        "--file",     (char *)dest,      NULL};
+        rc = run_tool(argv, env, why, whylen);
+    }
+    env_free(env);
+    return rc;
+}
+
+static enum bw_rc pg_keys_load(const char *target, const char *snapshot, char *why,
+                               size_t whylen)
+{
+    return pg_load_snapshot(target, snapshot, why, whylen);
+}
+
 const struct bw_store_ops bw_store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1249,4 +1280,6 @@ const struct bw_store_ops bw_store_pg_ops = {
     .row_blob = pg_row_blob,
     .snapshot = pg_snapshot,
     .load_snapshot = pg_load_snapshot,
+    .keys_snapshot = pg_keys_snapshot,
+    .keys_load = pg_keys_load,
 };

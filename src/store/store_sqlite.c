@@ -9,6 +9,14 @@
  * synchronous=FULL and wakes everybody. A call returns only after the commit
  * that contains it is durable (SPEC 6.2).
  *
+ * The key store (decision C6) is a second database file, keys.db beside
+ * the data file, ATTACHed as schema `keys` on every connection (writer and
+ * readers) with the same pragmas. A transaction that writes both files is
+ * committed file by file (WAL mode), never atomically across them: callers
+ * commit a new key in a transaction of its own before the row that needs
+ * it (data/record.c), and the migration that moved the keys out runs in
+ * steps that each write one file (sq_migrate).
+ *
  * Trusts: the SQL text in sql_sqlite.c and the compiled-in migrations.
  * Never: formats SQL from values, follows a symlink for the database file,
  * or leaves a file readable by group/other.
@@ -56,6 +64,7 @@ struct sq_job {
 
 struct sq_store {
     char *path;
+    char *keys_path; /* the key store: keys.db in the directory of path */
     struct sq_conn writer;
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
@@ -128,8 +137,21 @@ static void conn_close(struct sq_conn *c)
 static void log_session_drop(struct sq_store *s);
 
 /* Opens one connection with Bulwark's pragmas. CONTROL: BCK-durability (WAL, FULL). */
-static enum bw_rc conn_open(struct sq_conn *c, const char *path, bool create, bool reader,
-                            unsigned busy_ms, char *why, size_t whylen)
+/* Attaches the key store as schema `keys` (the path is bound, never SQL text). */
+static int conn_attach_keys(sqlite3 *db, const char *keys_path)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS keys", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, keys_path, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static enum bw_rc conn_open(struct sq_conn *c, const char *path, const char *keys_path,
+                            bool create, bool reader, unsigned busy_ms, char *why, size_t whylen)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
     if (create)
@@ -144,6 +166,13 @@ static enum bw_rc conn_open(struct sq_conn *c, const char *path, bool create, bo
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, (int)busy_ms);
+    if (keys_path != NULL && (rc = conn_attach_keys(c->db, keys_path)) != SQLITE_OK) {
+        bw_why(why, whylen, "cannot attach the key store %s: %s", keys_path,
+               sqlite3_errmsg(c->db));
+        conn_close(c);
+        return map_err(rc) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
+    }
+    /* secure_delete and journal_mode without a schema apply to every attached file */
     static const char *const common =
         "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF; PRAGMA cell_size_check=ON;"
         "PRAGMA secure_delete=ON;";
@@ -151,6 +180,9 @@ static enum bw_rc conn_open(struct sq_conn *c, const char *path, bool create, bo
     if (rc == SQLITE_OK && !reader)
         rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
                           NULL, NULL);
+    if (rc == SQLITE_OK && !reader && keys_path != NULL)
+        rc = sqlite3_exec(c->db, "PRAGMA keys.journal_mode=WAL; PRAGMA keys.synchronous=FULL;",
+                          NULL, NULL, NULL);
     if (rc == SQLITE_OK && reader)
         rc = sqlite3_exec(c->db, "PRAGMA query_only=ON;", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -177,6 +209,7 @@ static void sq_close(void *impl)
     bw_free(s->readers);
     bw_free(s->reader_busy);
     bw_free(s->path);
+    bw_free(s->keys_path);
     bw_free(s);
 }
 
@@ -209,6 +242,55 @@ static enum bw_rc prepare_file(const char *path, bool create, char *why, size_t 
     return BW_OK;
 }
 
+/* ---- the key store file (decision C6) ----------------------------------------- */
+
+enum { KEYS_FROM_MAIN = 13 }; /* main migration 0013 needs the key store migrated first */
+
+static enum bw_rc read_version(sqlite3 *db, int *out);
+
+/* keys.db in the directory of the database file (bw_malloc'd). */
+static char *keys_path_of(const char *target)
+{
+    const char *slash = strrchr(target, '/');
+    size_t dlen = slash != NULL ? (size_t)(slash - target) + 1 : 0;
+    if (strcmp(target + dlen, "keys.db") == 0)
+        return NULL; /* the key store is never a data store */
+    char *p = bw_malloc(dlen + sizeof("keys.db"));
+    if (p == NULL)
+        return NULL;
+    memcpy(p, target, dlen);
+    memcpy(p + dlen, "keys.db", sizeof("keys.db"));
+    return p;
+}
+
+/* The key store must exist once the data file is at 0013 or later: a
+ * missing one is never silently replaced by an empty one (every sealed
+ * record would fail to open, and new keys would mix with old ones). */
+static enum bw_rc keys_file(struct sq_store *s, bool create, unsigned busy, char *why,
+                            size_t whylen)
+{
+    struct stat st;
+    int have = 0;
+    if (lstat(s->keys_path, &st) == 0)
+        return prepare_file(s->keys_path, false, why, whylen);
+    if (errno != ENOENT) {
+        bw_why(why, whylen, "cannot open the key store %s: %s", s->keys_path, strerror(errno));
+        return BW_ERR_IO;
+    }
+    enum bw_rc rc = conn_open(&s->writer, s->path, NULL, false, false, busy, why, whylen);
+    if (rc == BW_OK)
+        rc = read_version(s->writer.db, &have);
+    conn_close(&s->writer);
+    if (rc != BW_OK)
+        return rc;
+    if (!create && have >= KEYS_FROM_MAIN) {
+        bw_why(why, whylen, "the key store %s is missing: restore it beside the data "
+               "(docs/RESTORE.md)", s->keys_path);
+        return BW_ERR_NOTFOUND;
+    }
+    return prepare_file(s->keys_path, true, why, whylen);
+}
+
 static enum bw_rc sq_open(const char *target, const struct bw_store_opts *opts, void **impl,
                           char *why, size_t whylen)
 {
@@ -226,15 +308,19 @@ static enum bw_rc sq_open(const char *target, const struct bw_store_opts *opts, 
     pthread_mutex_init(&s->rmu, NULL);
     pthread_cond_init(&s->rcv, NULL);
     s->path = bw_strdup(target);
+    s->keys_path = keys_path_of(target);
     s->readers = bw_calloc(pool, sizeof(*s->readers));
     s->reader_busy = bw_calloc(pool, sizeof(*s->reader_busy));
-    if (s->path == NULL || s->readers == NULL || s->reader_busy == NULL) {
+    if (s->path == NULL || s->keys_path == NULL || s->readers == NULL ||
+        s->reader_busy == NULL) {
         rc = BW_ERR_NOMEM;
         goto out;
     }
-    rc = conn_open(&s->writer, target, false, false, busy, why, whylen);
+    rc = keys_file(s, create, busy, why, whylen);
+    if (rc == BW_OK)
+        rc = conn_open(&s->writer, target, s->keys_path, false, false, busy, why, whylen);
     for (unsigned i = 0; rc == BW_OK && i < pool; i++) {
-        rc = conn_open(&s->readers[i], target, false, true, busy, why, whylen);
+        rc = conn_open(&s->readers[i], target, s->keys_path, false, true, busy, why, whylen);
         if (rc == BW_OK)
             s->nreaders++;
     }
@@ -551,15 +637,69 @@ static enum bw_rc read_version(sqlite3 *db, int *out)
     return BW_OK;
 }
 
+/* Version of the key store's own migrations (0: none yet). */
+static enum bw_rc read_keys_version(sqlite3 *db, int *out)
+{
+    struct version_q q = {0};
+    int rc = sqlite3_exec(db,
+                          "SELECT CASE WHEN EXISTS (SELECT 1 FROM keys.sqlite_schema WHERE "
+                          "type='table' AND name='bw_keys_migrations') THEN 1 ELSE 0 END",
+                          version_cb, &q, NULL);
+    if (rc == SQLITE_OK && q.version == 1) {
+        q.version = 0;
+        rc = sqlite3_exec(db, "SELECT coalesce(max(version),0) FROM keys.bw_keys_migrations",
+                          version_cb, &q, NULL);
+    }
+    if (rc != SQLITE_OK)
+        return map_err(rc);
+    *out = q.version;
+    return BW_OK;
+}
+
+/* One step of sq_migrate: the main migrations in [from, below), or (keys)
+ * the key store's migrations. Each step writes one file only. */
 struct migrate_ctx {
     int version;
+    int from, below;
+    bool keys;
 };
+
+static enum bw_rc migrate_keys(sqlite3 *db)
+{
+    enum bw_rc rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS keys.bw_keys_migrations ("
+                                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                                 " applied_at TEXT NOT NULL DEFAULT"
+                                 " (strftime('%Y-%m-%dT%H:%M:%SZ','now'))) STRICT");
+    int have = 0;
+    if (rc == BW_OK)
+        rc = read_keys_version(db, &have);
+    for (size_t i = 0; rc == BW_OK && i < bw_migrations_sqlite_keys_count; i++) {
+        const struct bw_migration *mg = &bw_migrations_sqlite_keys[i];
+        sqlite3_stmt *st = NULL;
+        if (mg->version <= have)
+            continue;
+        rc = exec_sql(db, mg->sql);
+        if (rc == BW_OK && sqlite3_prepare_v2(db, "INSERT INTO keys.bw_keys_migrations(version, "
+                                                  "name) VALUES (?1, ?2)",
+                                              -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int(st, 1, mg->version);
+            sqlite3_bind_text(st, 2, mg->name, -1, SQLITE_STATIC);
+            rc = map_err(sqlite3_step(st));
+        } else if (rc == BW_OK) {
+            rc = BW_ERR_STORE;
+        }
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
 
 static enum bw_rc migrate_fn(struct bw_tx *tx, void *arg)
 {
     struct migrate_ctx *m = arg;
     sqlite3 *db = ((struct sq_tx *)tx)->conn->db;
-    enum bw_rc rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS bw_schema_migrations ("
+    if (m->keys)
+        return migrate_keys(db);
+    enum bw_rc rc = exec_sql(db, "CREATE TABLE IF NOT EXISTS main.bw_schema_migrations ("
                                  " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                                  " applied_at TEXT NOT NULL DEFAULT"
                                  " (strftime('%Y-%m-%dT%H:%M:%SZ','now'))) STRICT");
@@ -568,12 +708,12 @@ static enum bw_rc migrate_fn(struct bw_tx *tx, void *arg)
         rc = read_version(db, &have);
     for (size_t i = 0; rc == BW_OK && i < bw_migrations_sqlite_count; i++) {
         const struct bw_migration *mg = &bw_migrations_sqlite[i];
-        if (mg->version <= have)
+        if (mg->version <= have || mg->version < m->from || mg->version >= m->below)
             continue;
         rc = exec_sql(db, mg->sql);
         sqlite3_stmt *st = NULL;
         if (rc == BW_OK &&
-            sqlite3_prepare_v2(db, "INSERT INTO bw_schema_migrations(version, name) VALUES (?1, ?2)",
+            sqlite3_prepare_v2(db, "INSERT INTO main.bw_schema_migrations(version, name) VALUES (?1, ?2)",
                                -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_int(st, 1, mg->version);
             sqlite3_bind_text(st, 2, mg->name, -1, SQLITE_STATIC);
@@ -588,18 +728,40 @@ static enum bw_rc migrate_fn(struct bw_tx *tx, void *arg)
     return rc;
 }
 
+/* Three committed steps, each writing one file: the data file's migrations
+ * before 0013, the key store's own (tables, and a copy of the key rows the
+ * data file still holds), then 0013 and later (which drop those rows from
+ * the data file). A crash between two steps leaves a state the next run
+ * completes; never a data file whose keys exist nowhere. */
 static enum bw_rc sq_migrate(void *impl, int *version)
 {
-    struct migrate_ctx m = {0};
-    enum bw_rc rc = sq_write(impl, migrate_fn, &m);
+    struct migrate_ctx before = {.from = 0, .below = KEYS_FROM_MAIN};
+    struct migrate_ctx keys = {.keys = true};
+    struct migrate_ctx after = {.from = KEYS_FROM_MAIN, .below = INT32_MAX};
+    enum bw_rc rc = sq_write(impl, migrate_fn, &before);
     if (rc == BW_OK)
-        *version = m.version;
+        rc = sq_write(impl, migrate_fn, &keys);
+    if (rc == BW_OK)
+        rc = sq_write(impl, migrate_fn, &after);
+    if (rc == BW_OK)
+        *version = after.version;
     return rc;
 }
 
+/* The data file's version, held below 0013 while the key store lags. */
 static enum bw_rc version_fn(struct bw_tx *tx, void *arg)
 {
-    return read_version(((struct sq_tx *)tx)->conn->db, arg);
+    int *have = arg, main_v = 0, keys_v = 0;
+    sqlite3 *db = ((struct sq_tx *)tx)->conn->db;
+    enum bw_rc rc = read_version(db, &main_v);
+    if (rc == BW_OK)
+        rc = read_keys_version(db, &keys_v);
+    if (rc != BW_OK)
+        return rc;
+    int want_keys = bw_migrations_latest(bw_migrations_sqlite_keys,
+                                         bw_migrations_sqlite_keys_count);
+    *have = keys_v < want_keys && main_v >= KEYS_FROM_MAIN ? KEYS_FROM_MAIN - 1 : main_v;
+    return BW_OK;
 }
 
 static enum bw_rc sq_schema_version(void *impl, int *have)
@@ -887,7 +1049,9 @@ static enum bw_rc sq_load_snapshot(const char *target, const char *snapshot, cha
 }
 
 /* records feature: a TRUNCATE checkpoint on the writer connection while no
- * batch runs (the writer takes the leader's place for its duration). */
+ * batch runs (the writer takes the leader's place for its duration). zDb
+ * NULL checkpoints every attached file: the data file AND the key store
+ * (decision C6: no destroyed key stays behind in keys.db-wal). */
 static enum bw_rc sq_checkpoint(void *impl)
 {
     struct sq_store *s = impl;
@@ -924,6 +1088,62 @@ static enum bw_rc sq_changelog_sync(void *impl)
     return BW_OK;
 }
 
+/* ---- the key store's own copy (decision C6) ----------------------------------
+ * A separate read-only connection on keys.db alone: the online backup API
+ * copies it from one read snapshot while the writer goes on. */
+static enum bw_rc sq_keys_snapshot(void *impl, const char *dest, char *why, size_t whylen)
+{
+    struct sq_store *s = impl;
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b = NULL;
+    enum bw_rc rc = prepare_file(dest, true, why, whylen);
+    if (rc != BW_OK)
+        return rc;
+    int r = sqlite3_open_v2(s->keys_path, &src,
+                            SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                            NULL);
+    if (r == SQLITE_OK)
+        r = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (r == SQLITE_OK) {
+        b = sqlite3_backup_init(dst, "main", src, "main");
+        r = b == NULL ? sqlite3_errcode(dst) : sqlite3_backup_step(b, -1);
+        if (r == SQLITE_DONE)
+            r = SQLITE_OK;
+        int f = b != NULL ? sqlite3_backup_finish(b) : SQLITE_OK;
+        if (r == SQLITE_OK)
+            r = f;
+    }
+    if (r != SQLITE_OK) {
+        bw_why(why, whylen, "copy of the key store %s failed: %s", s->keys_path,
+               dst != NULL ? sqlite3_errmsg(dst) : src != NULL ? sqlite3_errmsg(src)
+                                                               : sqlite3_errstr(r));
+        rc = map_err(r) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
+    }
+    sqlite3_close_v2(dst);
+    sqlite3_close_v2(src);
+    return rc;
+}
+
+/* The copy becomes keys.db beside the target by rename (same file system). */
+static enum bw_rc sq_keys_load(const char *target, const char *snapshot, char *why,
+                               size_t whylen)
+{
+    struct stat st;
+    char *kp = keys_path_of(target);
+    enum bw_rc rc = BW_OK;
+    if (kp == NULL)
+        return BW_ERR_INVALID;
+    if (lstat(kp, &st) == 0) {
+        bw_why(why, whylen, "%s already exists", kp);
+        rc = BW_ERR_EXISTS;
+    } else if (rename(snapshot, kp) != 0) {
+        bw_why(why, whylen, "cannot move the key store to %s: %s", kp, strerror(errno));
+        rc = BW_ERR_IO;
+    }
+    bw_free(kp);
+    return rc;
+}
+
 const struct bw_store_ops bw_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -947,4 +1167,6 @@ const struct bw_store_ops bw_store_sqlite_ops = {
     .load_snapshot = sq_load_snapshot,
     .checkpoint = sq_checkpoint,
     .changelog_sync = sq_changelog_sync,
+    .keys_snapshot = sq_keys_snapshot,
+    .keys_load = sq_keys_load,
 };

@@ -77,6 +77,7 @@ class World:
         self.api = api
         self.tok = {}
         self.uid = {}
+        self.cred = {}
 
     def user(self, name, mfa=False):
         email = "%s-%s@example.org" % (name, secrets.token_hex(3))
@@ -91,6 +92,7 @@ class World:
             check(r.status == 200, "confirm: %d %r" % (r.status, r.body[:200]))
         self.tok[name] = tok
         self.uid[name] = uid
+        self.cred[name] = (email, pw)
         return email, tok
 
     def org(self, owner, name):
@@ -164,12 +166,18 @@ def sql(srv, query, params=()):
         return [line.split("|") for line in p.stdout.strip().splitlines() if line]
     db = sqlite3.connect(os.path.join(srv.data_dir, "db", "bulwark.db"), timeout=30)
     try:
+        db.execute("ATTACH DATABASE ? AS keys", (os.path.join(srv.data_dir, "db", "keys.db"),))
         cur = db.execute(query, params)
         rows = [[str(c) if c is not None else "" for c in r] for r in cur.fetchall()]
         db.commit()
         return rows
     finally:
         db.close()
+
+
+def kt(srv, table):
+    """A key-store table (decision C6): keys.db on SQLite, schema bulwark_keys on PG."""
+    return ("bulwark_keys." if srv.database_url else "keys.") + table
 
 
 def body_hex(srv, rid):
@@ -400,7 +408,8 @@ def t_purge(w):
     problem(api.call("POST", "%s/%s/restore" % (base, rid), token=w.tok["owner"]), 404,
             what="restore after purge")
     check(not sql(api.srv, "SELECT id FROM bw_records WHERE id = ?", (rid,)), "row remains")
-    check(not sql(api.srv, "SELECT record_id FROM bw_data_keys WHERE record_id = ?", (rid,)),
+    check(not sql(api.srv, "SELECT record_id FROM %s WHERE record_id = ?" %
+                  kt(api.srv, "bw_data_keys"), (rid,)),
           "data key remains")
     if copy:
         db = sqlite3.connect(copy)
@@ -526,7 +535,8 @@ def t_rotate(w):
     check(masters[ver]["retired_at"] is None and masters[ver]["activated_at"], "new active")
     check(masters[1]["retired_at"] is not None, "old retired %r" % masters)
     check(audit(api.srv, action="key.rotated"), "key.rotated not audited")
-    check(not sql(api.srv, "SELECT org_id FROM bw_org_keys WHERE mversion <> %d" % ver),
+    check(not sql(api.srv, "SELECT org_id FROM %s WHERE mversion <> %d" %
+                  (kt(api.srv, "bw_org_keys"), ver)),
           "org keys left under an old version")
 
 
