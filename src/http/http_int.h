@@ -167,12 +167,12 @@ struct bw_req {
     struct bw_req *offload_next; /* queue link, owned by offload.c */
 };
 
-/* The offload pool (offload.c): `threads` threads run `run(req)` for each
- * submitted request, in order. submit returns false when `max_queued`
+/* The offload pool (offload.c): `threads` threads, their nice value raised
+ * by `nice`, run `run(req)` for each submitted request, in order. submit returns false when `max_queued`
  * requests already wait or the pool is stopping. stop runs what is queued,
  * then joins. */
 struct bw_offload;
-BW_MUST_CHECK enum bw_rc bw_offload_start(unsigned threads, size_t max_queued,
+BW_MUST_CHECK enum bw_rc bw_offload_start(unsigned threads, size_t max_queued, int nice,
                                           void (*run)(struct bw_req *req),
                                           struct bw_offload **out);
 BW_MUST_CHECK bool bw_offload_submit(struct bw_offload *o, struct bw_req *req);

@@ -13,6 +13,8 @@
 #include "http/http_int.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 struct bw_offload {
     pthread_mutex_t mu;
@@ -21,6 +23,7 @@ struct bw_offload {
     size_t queued, max_queued;
     bool stopping;
     void (*run)(struct bw_req *req);
+    int nice; /* added to each thread's nice value (Linux: per thread) */
     unsigned nthreads;
     pthread_t threads[];
 };
@@ -28,6 +31,11 @@ struct bw_offload {
 static void *worker(void *arg)
 {
     struct bw_offload *o = arg;
+    /* a lower priority for bulk work (password hashing) keeps the HTTP
+     * workers' session-checked requests responsive under a login flood;
+     * failure (e.g. a seccomp or RLIMIT_NICE policy) only loses that */
+    if (o->nice != 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), o->nice);
     for (;;) {
         pthread_mutex_lock(&o->mu);
         while (o->head == NULL && !o->stopping)
@@ -47,8 +55,8 @@ static void *worker(void *arg)
     }
 }
 
-enum bw_rc bw_offload_start(unsigned threads, size_t max_queued, void (*run)(struct bw_req *),
-                            struct bw_offload **out)
+enum bw_rc bw_offload_start(unsigned threads, size_t max_queued, int nice,
+                            void (*run)(struct bw_req *), struct bw_offload **out)
 {
     struct bw_offload *o = bw_calloc(1, sizeof(*o) + threads * sizeof(pthread_t));
     if (o == NULL)
@@ -56,6 +64,7 @@ enum bw_rc bw_offload_start(unsigned threads, size_t max_queued, void (*run)(str
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
     o->max_queued = max_queued;
+    o->nice = nice;
     o->run = run;
     for (; o->nthreads < threads; o->nthreads++) {
         if (pthread_create(&o->threads[o->nthreads], NULL, worker, o) != 0) {

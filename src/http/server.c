@@ -621,7 +621,10 @@ static enum bw_rc check_access(struct bw_req *req, struct bw_resp *resp)
     return BW_OK;
 }
 
-static void dispatch(struct bw_req *req, struct bw_resp *resp)
+/* Body, read-only mode and access gates, on the HTTP worker: true when the
+ * request is answered (refused) here. Only admitted requests reach an
+ * offload pool, so an unauthenticated flood never occupies its threads. */
+static bool admit(struct bw_req *req, struct bw_resp *resp)
 {
     const struct bw_route *route = req->match.route;
     int status = 0;
@@ -633,13 +636,13 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
                                sizeof(detail)) != BW_OK) {
             if (bw_resp_problem(resp, status, NULL, detail, NULL) != BW_OK)
                 bw_resp_from_rc(resp, BW_ERR_NOMEM);
-            return;
+            return true;
         }
     } else if (req->body.len > 0) {
         if (bw_resp_problem(resp, 400, NULL, "this resource takes no request body", NULL) !=
             BW_OK)
             bw_resp_from_rc(resp, BW_ERR_NOMEM);
-        return;
+        return true;
     }
     /* CONTROL: INC-02 - containment by read-only mode (issue 7) */
     if (bw_readonly_active() && req->method != BW_GET && req->method != BW_HEAD &&
@@ -648,7 +651,7 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
         if (bw_resp_problem(resp, 503, "read-only", "the server is in read-only mode", NULL) !=
             BW_OK)
             bw_resp_from_rc(resp, BW_ERR_NOMEM);
-        return;
+        return true;
     }
     enum bw_rc rc = check_access(req, resp);
     if (req->denied != NULL)
@@ -656,9 +659,16 @@ static void dispatch(struct bw_req *req, struct bw_resp *resp)
     if (rc != BW_OK || resp->status != 0) {
         if (resp->status == 0)
             bw_resp_from_rc(resp, rc);
-        return;
+        return true;
     }
-    rc = route->handler(req, resp);
+    return false;
+}
+
+/* The route's handler, on the worker or an offload pool. */
+static void handle(struct bw_req *req, struct bw_resp *resp)
+{
+    const struct bw_route *route = req->match.route;
+    enum bw_rc rc = route->handler(req, resp);
     if (req->denied != NULL)
         audit_denial(req); /* a handler's refusal (tenant checks), recorded like the router's */
     if (rc != BW_OK && resp->status == 0)
@@ -677,7 +687,7 @@ enum { BW_IO_THREADS = 64 };
 /* Runs on an offload pool (offload.c) while the connection is suspended. */
 static void offload_run(struct bw_req *req)
 {
-    dispatch(req, &req->offload_resp);
+    handle(req, &req->offload_resp);
     atomic_store(&req->offload_done, true);
     MHD_resume_connection(req->conn);
 }
@@ -728,30 +738,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES; /* already answered */
     if (req->early_status != 0)
         return send_problem(conn, req, req->early_status, req->early_detail);
+    struct bw_resp resp;
+    bw_resp_init(&resp);
+    enum MHD_Result ret;
     struct bw_offload *pool = (req->match.route->flags & BW_ROUTE_OFFLOAD) ? srv->offload
                               : (req->match.route->flags & BW_ROUTE_IO)    ? srv->io
                                                                            : NULL;
-    if (pool != NULL) {
-        bw_resp_init(&req->offload_resp);
-        req->offloaded = true;
-        MHD_suspend_connection(conn);
-        if (bw_offload_submit(pool, req))
-            return MHD_YES;
-        /* the queue is full: answer 429 on the next call, after resuming */
-        if (bw_resp_problem(&req->offload_resp, 429, "too-many-requests",
-                            "the server is busy; try again shortly", NULL) != BW_OK ||
-            bw_resp_header(&req->offload_resp, "Retry-After", "1") != BW_OK)
-            bw_resp_from_rc(&req->offload_resp, BW_ERR_NOMEM);
-        atomic_store(&req->offload_done, true);
-        MHD_resume_connection(conn);
-        return MHD_YES;
+    if (admit(req, &resp) || pool == NULL) {
+        if (resp.status == 0)
+            handle(req, &resp);
+        ret = send_resp(conn, req, &resp);
+        bw_resp_cleanup(&resp);
+        return ret;
     }
-    struct bw_resp resp;
-    bw_resp_init(&resp);
-    dispatch(req, &resp);
-    enum MHD_Result ret = send_resp(conn, req, &resp);
     bw_resp_cleanup(&resp);
-    return ret;
+    bw_resp_init(&req->offload_resp);
+    req->offloaded = true;
+    MHD_suspend_connection(conn);
+    if (bw_offload_submit(pool, req))
+        return MHD_YES;
+    /* the queue is full: answer 429 on the next call, after resuming */
+    if (bw_resp_problem(&req->offload_resp, 429, "too-many-requests",
+                        "the server is busy; try again shortly", NULL) != BW_OK ||
+        bw_resp_header(&req->offload_resp, "Retry-After", "1") != BW_OK)
+        bw_resp_from_rc(&req->offload_resp, BW_ERR_NOMEM);
+    atomic_store(&req->offload_done, true);
+    MHD_resume_connection(conn);
+    return MHD_YES;
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
@@ -825,11 +838,11 @@ enum bw_rc bw_http_start(const struct bw_http_deps *deps, int fd, const char *ce
      * cores); a few more threads than cores keep store work flowing, and the
      * bounded queue turns an excess into 429 rather than unbounded memory. */
     unsigned ncpu = bw_sys_ncpu();
-    enum bw_rc orc = bw_offload_start(ncpu * 2 + 2, 1024, offload_run, &srv->offload);
+    enum bw_rc orc = bw_offload_start(ncpu * 2 + 2, 1024, 10, offload_run, &srv->offload);
     /* I/O pool: its threads mostly sleep in a group commit, so it is wide:
      * how many audited record requests can share one fsync */
     if (orc == BW_OK &&
-        (orc = bw_offload_start(BW_IO_THREADS, 4096, offload_run, &srv->io)) != BW_OK)
+        (orc = bw_offload_start(BW_IO_THREADS, 4096, 0, offload_run, &srv->io)) != BW_OK)
         bw_offload_stop(srv->offload);
     if (orc != BW_OK) {
         bw_why(why, whylen, "cannot start the offload threads");
