@@ -362,7 +362,8 @@ enum bw_rc bw_audit_verify(struct bw_store *st, const struct bw_keyring *kr, con
         rc = bw_store_read(st, arch_list_tx, &al);
     if (rc != BW_OK)
         goto out;
-    qsort(c.v, c.n, sizeof(*c.v), cp_cmp);
+    if (c.n > 1) /* qsort's array must not be NULL, even for 0 elements */
+        qsort(c.v, c.n, sizeof(*c.v), cp_cmp);
     for (size_t i = 1; i < c.n; i++) {
         if (c.v[i].seq == c.v[i - 1].seq &&
             sodium_memcmp(c.v[i].hash, c.v[i - 1].hash, BW_AUDIT_HASH_BYTES) != 0)
