@@ -10,6 +10,13 @@
  *   audit_tool rawsqlite FILE N
  *       the one-fsync-per-event baseline: N single-row transactions on a
  *       WAL database with synchronous=FULL, one after another. Prints JSON.
+ *   audit_tool scan TARGET
+ *       the storage floor of verify: reads every live event through the
+ *       same paged range query (bw_audit_scan) and hashes nothing.
+ *       Prints JSON with CPU seconds and canonical MB per CPU second.
+ *   audit_tool hash N
+ *       the hashing floor of verify: N chain hashes (v2, SHA-256) of a
+ *       typical 166-byte event, nothing read. Prints JSON likewise.
  * TARGET is a SQLite file or a postgresql:// URL.
  */
 #include "audit/audit.h"
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct worker {
     struct bw_store *st;
@@ -122,6 +130,77 @@ static int cmd_rawsqlite(const char *file, long n)
     return 0;
 }
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct scan_count {
+    uint64_t events, bytes;
+};
+
+static enum bw_rc count_event(void *arg, const struct bw_audit_event *ev)
+{
+    struct scan_count *c = arg;
+    c->events++;
+    c->bytes += (uint64_t)ev->actor.len + ev->action.len + ev->target.len + ev->outcome.len +
+                ev->remote.len + ev->request_id.len + ev->details.len + ev->org.len +
+                16 + 32 + 16 + 32; /* domain, prev, seq+ts, lengths: bw_audit_event_size */
+    return BW_OK;
+}
+
+static void print_floor(const char *what, uint64_t events, uint64_t bytes, double cpu)
+{
+    cpu = cpu > 0 ? cpu : 1e-9;
+    printf("{\"what\":\"%s\",\"events\":%llu,\"cpu_seconds\":%.4f,"
+           "\"events_per_cpu_second\":%.0f,\"mb_per_cpu_second\":%.1f}\n",
+           what, (unsigned long long)events, cpu, (double)events / cpu, (double)bytes / 1e6 / cpu);
+}
+
+static int cmd_scan(const char *target)
+{
+    struct bw_store *st = NULL;
+    char why[512] = "";
+    struct bw_store_opts opts = {.pool_size = 1, .busy_timeout_ms = 30000};
+    struct scan_count c = {0};
+    if (bw_store_open(target, &opts, &st, why, sizeof(why)) != BW_OK) {
+        fprintf(stderr, "audit_tool: %s\n", why);
+        return 1;
+    }
+    double t0 = cpu_now();
+    enum bw_rc rc = bw_audit_scan(st, INT64_MIN, count_event, &c);
+    double cpu = cpu_now() - t0;
+    bw_store_close(st);
+    if (rc != BW_OK) {
+        fprintf(stderr, "audit_tool: scan: %s\n", bw_rc_str(rc));
+        return 1;
+    }
+    print_floor("store scan, no hashing", c.events, c.bytes, cpu);
+    return 0;
+}
+
+static int cmd_hash(long n)
+{
+    struct bw_audit_event ev = {
+        .seq = 1, .ts = 1700000000,
+        .actor = {"system", 6}, .action = {"bench.append", 12}, .target = {"writer-7", 8},
+        .outcome = {"success", 7}, .remote = {"127.0.0.1", 9}, .request_id = {"bench", 5},
+        .details = {"{\"writer\":7,\"i\":123}", 20}, .org = {"-", 1}};
+    uint8_t h[BW_AUDIT_HASH_BYTES] = {0};
+    struct scan_count c = {0};
+    double t0 = cpu_now();
+    for (long i = 0; i < n; i++) {
+        ev.seq = i + 1;
+        if (bw_audit_event_hash(&ev, h, h) != BW_OK)
+            return 1;
+        count_event(&c, &ev);
+    }
+    print_floor("chain hash only (SHA-256)", c.events, c.bytes, cpu_now() - t0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (bw_crypto_init() != BW_OK)
@@ -131,6 +210,11 @@ int main(int argc, char **argv)
                           argc > 5 ? strtol(argv[5], NULL, 10) : 0);
     if (argc == 4 && strcmp(argv[1], "rawsqlite") == 0)
         return cmd_rawsqlite(argv[2], strtol(argv[3], NULL, 10));
-    fprintf(stderr, "usage: audit_tool append TARGET N THREADS [OFFSET] | rawsqlite FILE N\n");
+    if (argc == 3 && strcmp(argv[1], "scan") == 0)
+        return cmd_scan(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "hash") == 0)
+        return cmd_hash(strtol(argv[2], NULL, 10));
+    fprintf(stderr, "usage: audit_tool append TARGET N THREADS [OFFSET] | rawsqlite FILE N | "
+                    "scan TARGET | hash N\n");
     return 2;
 }

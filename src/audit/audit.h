@@ -66,11 +66,23 @@ struct bw_audit_event {
     bool prev_ok, hash_ok; /* the stored hash columns had the right length */
 };
 
-/* hash = BLAKE2b-256("bulwark-audit-v1" || prev || canonical(ev)) where the
+/* hash = SHA-256("bulwark-audit-v2" || prev || canonical(ev)) where the
  * canonical encoding is seq and ts as 8-byte big-endian and every string as
- * a 4-byte big-endian length and its bytes, in declaration order. */
-void bw_audit_event_hash(const struct bw_audit_event *ev, const uint8_t prev[BW_AUDIT_HASH_BYTES],
-                         uint8_t out[BW_AUDIT_HASH_BYTES]);
+ * a 4-byte big-endian length and its bytes, in the order actor, action,
+ * target, outcome, remote, request_id, details, org. Events of chains begun
+ * before migration 0009 (seq below the boundary in bw_meta
+ * "audit.hash_v2_from") keep v1: BLAKE2b-256 with "bulwark-audit-v1" over
+ * the same encoding. Fails only when memory runs out (an event over 4 KiB). */
+BW_MUST_CHECK enum bw_rc bw_audit_event_hash(const struct bw_audit_event *ev,
+                                             const uint8_t prev[BW_AUDIT_HASH_BYTES],
+                                             uint8_t out[BW_AUDIT_HASH_BYTES]);
+/* v1 below v2_from, v2 from it on. */
+BW_MUST_CHECK enum bw_rc bw_audit_event_hash_at(const struct bw_audit_event *ev,
+                                                const uint8_t prev[BW_AUDIT_HASH_BYTES],
+                                                int64_t v2_from,
+                                                uint8_t out[BW_AUDIT_HASH_BYTES]);
+/* The first seq hashed with v2 (bw_meta "audit.hash_v2_from"; 1 when absent). */
+BW_MUST_CHECK enum bw_rc bw_audit_v2_from(struct bw_store *st, int64_t *out);
 /* Fills ev from a row of AUDIT_COLUMNS (borrowing the row's memory). */
 struct bw_row;
 void bw_audit_event_from_row(const struct bw_row *row, struct bw_audit_event *ev);
@@ -168,6 +180,7 @@ struct bw_audit_report {
     uint64_t unanchored;      /* events after the newest checkpoint */
     char warning[256];        /* non-fatal remarks ("" when none) */
     double seconds;
+    double cpu_seconds;       /* CPU time of the verifying thread (load-independent) */
 };
 /* Verifies archives (under s->data_dir, decrypted with kr when not NULL),
  * the live store, the head row and every checkpoint (store and file)
