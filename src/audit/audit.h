@@ -6,8 +6,9 @@
  * fsync among concurrent writers.
  *
  * The chain: events carry a contiguous sequence number from 1; each event's
- * hash is BLAKE2b-256 over the previous event's hash and the event's
- * canonical encoding (event.c). The head (seq, hash) lives in the store and
+ * hash is SHA-256 (v2; BLAKE2b-256 for events of chains begun before
+ * migration 0009) over the previous event's hash and the event's canonical
+ * encoding (event.c). The head (seq, hash) lives in the store and
  * is moved in the appending transaction (on PostgreSQL under a row lock, so
  * several servers extend one chain). Checkpoints (seq, head hash, time) are
  * signed with the Ed25519 audit key, which never enters the database, and
@@ -46,6 +47,17 @@ BW_MUST_CHECK enum bw_rc bw_audit_append(struct bw_tx *tx, const struct bw_audit
                                          const char *actor, const char *action,
                                          const char *target, enum bw_audit_outcome outcome,
                                          struct json_t *details);
+
+/* Runs fn in a write transaction like bw_store_write, but every
+ * bw_audit_append fn makes on that transaction is chained only after fn
+ * returns BW_OK, still inside the transaction (dropped when it fails).
+ * On PostgreSQL the chain head is a row lock held from the append to
+ * commit; a transaction that appends and then locks other rows can
+ * deadlock with one that locks those rows and then appends. Transactions
+ * that lock rows after an append (or call helpers that append) run through
+ * this. Events keep their order and their time of bw_audit_append. */
+typedef enum bw_rc (*bw_audit_tx_fn)(struct bw_tx *tx, void *arg);
+BW_MUST_CHECK enum bw_rc bw_audit_write(struct bw_store *st, bw_audit_tx_fn fn, void *arg);
 
 /* ---- events as stored (event.c) ------------------------------------------ */
 #define BW_AUDIT_HASH_BYTES 32

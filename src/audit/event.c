@@ -266,6 +266,93 @@ static bool printable(const char *s)
     return s != NULL && s[0] != '\0' && bw_utf8_valid(s, strlen(s));
 }
 
+/* ---- head lock last: appends deferred to the end of the transaction ------ */
+
+/* One event waiting for the end of its bw_audit_write transaction; every
+ * string copied (the caller's buffers may be gone by then). */
+struct pending {
+    struct pending *next;
+    int64_t ts;
+    char *f[8]; /* actor, action, target, outcome, remote, request_id, details, org */
+};
+
+struct defer {
+    struct bw_tx *tx;
+    struct pending *head, **tail;
+};
+
+/* The transaction whose appends this thread is deferring (NULL: none). A
+ * bw_audit_write callback runs start to end on one thread (store.h). */
+static _Thread_local struct defer *deferring;
+
+static void pending_free(struct pending *p)
+{
+    while (p != NULL) {
+        struct pending *next = p->next;
+        for (size_t i = 0; i < BW_ARRAY_LEN(p->f); i++)
+            bw_free(p->f[i]);
+        bw_free(p);
+        p = next;
+    }
+}
+
+static struct bw_audit_event pending_event(const struct pending *p)
+{
+    return (struct bw_audit_event){
+        .ts = p->ts, .actor = s_of(p->f[0]), .action = s_of(p->f[1]), .target = s_of(p->f[2]),
+        .outcome = s_of(p->f[3]), .remote = s_of(p->f[4]), .request_id = s_of(p->f[5]),
+        .details = s_of(p->f[6]), .org = s_of(p->f[7])};
+}
+
+static enum bw_rc defer_event(struct defer *d, const struct bw_audit_event *ev)
+{
+    struct pending *p = bw_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return BW_ERR_NOMEM;
+    const struct bw_audit_str *f[] = EVENT_STRS(ev);
+    /* EVENT_STRS order ends details, org as f[] of struct pending does */
+    p->ts = ev->ts;
+    for (size_t i = 0; i < BW_ARRAY_LEN(f); i++) {
+        if ((p->f[i] = bw_strndup(f[i]->p, f[i]->len)) == NULL) {
+            pending_free(p);
+            return BW_ERR_NOMEM;
+        }
+    }
+    *d->tail = p;
+    d->tail = &p->next;
+    return BW_OK;
+}
+
+struct wrap {
+    bw_tx_fn fn;
+    void *arg;
+};
+
+static enum bw_rc wrap_tx(struct bw_tx *tx, void *arg)
+{
+    const struct wrap *w = arg;
+    struct defer d = {.tx = tx, .head = NULL, .tail = &d.head};
+    struct defer *outer = deferring;
+    deferring = &d;
+    enum bw_rc rc = w->fn(tx, w->arg);
+    deferring = outer;
+    /* CONTROL: LOG-06 - the head row is locked only now, after every row
+     * lock the change took, so this transaction never waits for a row while
+     * holding the head (the PostgreSQL lock-order deadlock) */
+    for (struct pending *p = d.head; rc == BW_OK && p != NULL; p = p->next) {
+        struct bw_audit_event ev = pending_event(p);
+        rc = bw_audit_chain_append(tx, &ev);
+    }
+    pending_free(d.head);
+    return rc;
+}
+
+enum bw_rc bw_audit_write(struct bw_store *st, bw_tx_fn fn, void *arg)
+{
+    struct wrap w = {fn, arg};
+    return bw_store_write(st, wrap_tx, &w);
+}
+
 enum bw_rc bw_audit_append(struct bw_tx *tx, const struct bw_audit_ctx *ctx, const char *actor,
                            const char *action, const char *target,
                            enum bw_audit_outcome outcome, json_t *details)
@@ -294,7 +381,8 @@ enum bw_rc bw_audit_append(struct bw_tx *tx, const struct bw_audit_ctx *ctx, con
         .details = s_of(text),
         .org = s_of(org),
     };
-    enum bw_rc rc = bw_audit_chain_append(tx, &ev);
+    enum bw_rc rc = deferring != NULL && deferring->tx == tx ? defer_event(deferring, &ev)
+                                                              : bw_audit_chain_append(tx, &ev);
     bw_free(text);
     return rc;
 }

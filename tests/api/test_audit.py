@@ -25,6 +25,8 @@ database. Standard library only; exit 0 when every check passes.
              the chain verifies across the boundary, the archive verifies
              elsewhere with only the public key, and no path deletes the 729 d
   export     `audit export --format syslog|jsonl` one event per line
+  lockorder  (PostgreSQL) append-then-lock against lock-then-append: a
+             deadlock through bw_store_write, none through bw_audit_write
   secrets    no password or session token used in the run appears in the
              server's log, the exports or the syslog output (G-13)
 """
@@ -318,6 +320,36 @@ def test_retention(args, tmp):
         check(json.loads(p.stdout)["archived"] == 0, "second retention run: %s" % p.stdout)
 
 
+def test_lock_order(args, tmp):
+    """PostgreSQL: the chain head is a row lock held to commit. T1 appends
+    and then updates a row, T2 updates that row and then appends: through
+    bw_store_write PostgreSQL must detect the deadlock (the hazard is real,
+    and this check can fail); through bw_audit_write (head locked last, as
+    login, MFA, incident workflow and clock sweeps now run) both commit and
+    the chain verifies."""
+    url = harness.pg_newdb(args.pg_dir)
+    data = os.path.join(tmp, "lockorder")
+    p = harness.run([args.bulwark, "--data-dir", data, "init", "--database", url])
+    check(p.returncode == 0, "init for lock order: %s" % p.stderr[-300:])
+    res = {}
+    for mode in ("plain", "deferred"):
+        p = harness.run([args.tool, "lockorder", url, mode], timeout=120)
+        try:
+            res[mode] = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            check(False, "lockorder %s printed nothing: %s" % (mode, p.stderr[-300:]))
+            return
+    plain, deferred = res["plain"], res["deferred"]
+    check(plain["t1"] != "ok" or plain["t2"] != "ok",
+          "append-then-lock vs lock-then-append through bw_store_write should deadlock: %r"
+          % plain)
+    check(deferred["t1"] == "ok" and deferred["t2"] == "ok",
+          "bw_audit_write takes the head last, both commit: %r" % deferred)
+    p = harness.run([args.bulwark, "--data-dir", data, "--json", "audit", "verify"])
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    check(rep["ok"] and rep["last_seq"] == 3, "chain after the lock-order runs: %r" % rep)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark", required=True)
@@ -336,6 +368,8 @@ def main():
         check(s not in logs, "a password or token appears in the server log")
     test_syslog_and_checkpoints(args, tmp)
     test_retention(args, tmp)
+    if args.pg_dir:
+        test_lock_order(args, tmp)
     store = "postgresql" if args.pg_dir else "sqlite"
     print("audit API/CLI tests (%s): %d failures, %.1fs" % (store, len(FAILS),
                                                             time.monotonic() - t0))
