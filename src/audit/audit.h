@@ -127,11 +127,16 @@ struct bw_audit_filter {
     int64_t since, until;                /* inclusive; until 0 = no bound */
     int64_t before_seq;                  /* cursor: only seq < before_seq; 0 = newest */
     unsigned limit;                      /* 1..1000 */
+    const char *org;                     /* only this organisation's events; NULL = all */
 };
 typedef enum bw_rc (*bw_audit_event_fn)(void *arg, const struct bw_audit_event *ev);
 /* Calls fn for matching events of the live store, newest first. */
 BW_MUST_CHECK enum bw_rc bw_audit_search(struct bw_store *st, const struct bw_audit_filter *f,
                                          bw_audit_event_fn fn, void *arg);
+/* The same inside the caller's transaction (tenant check and search in one
+ * snapshot: GET /api/v1/orgs/{org}/audit). */
+BW_MUST_CHECK enum bw_rc bw_audit_search_tx(struct bw_tx *tx, const struct bw_audit_filter *f,
+                                            bw_audit_event_fn fn, void *arg);
 /* Calls fn for every live event with ts >= since, oldest first. */
 BW_MUST_CHECK enum bw_rc bw_audit_scan(struct bw_store *st, int64_t since, bw_audit_event_fn fn,
                                        void *arg);

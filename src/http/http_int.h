@@ -286,4 +286,7 @@ enum bw_rc bw_api_vuln_report(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_vuln_report_get(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_sbom(struct bw_req *req, struct bw_resp *resp);
 
+/* Audit trail follow-up (api_audit.c): one organisation's events. */
+enum bw_rc bw_api_org_audit(struct bw_req *req, struct bw_resp *resp);
+
 #endif

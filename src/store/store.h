@@ -212,6 +212,9 @@ enum bw_stmt {
     BW_STMT_SCAN_RUN_LAST, /* () -> (at) of the newest run */
     BW_STMT_VULN_OVERDUE_ALL, /* (now) -> (id, title, severity, scope, due_at) open and past due
         */
+    /* audit trail follow-up (issue 5): one organisation's events */
+    BW_STMT_AUDIT_SEARCH_ORG, /* (before_seq|0, actor|NULL, action|NULL, target|NULL, since,
+                                 until, limit, org) -> AUDIT_COLUMNS of that org, newest first */
     BW_STMT__COUNT
 };
 

@@ -5,3 +5,6 @@
 -- (head 0) is v2 from event 1. src/audit/event.c reads the boundary.
 INSERT INTO bw_meta(key, value)
     SELECT 'audit.hash_v2_from', (seq + 1)::text FROM bw_audit_head WHERE id = 1;
+
+-- GET /api/v1/orgs/{org}/audit: one organisation's events, newest first.
+CREATE INDEX bw_audit_events_org ON bw_audit_events(org, seq);
