@@ -47,8 +47,8 @@ static void check_line(const uint8_t *data, size_t size)
     if (rc == BW_OK) {
         FUZZ_CHECK(memchr(out.data, '\n', out.len) == NULL);
         FUZZ_CHECK(bw_audit_parse_line(out.data, out.len, &again, &keep2) == BW_OK);
-        bw_audit_event_hash(&ev, zero, h1);
-        bw_audit_event_hash(&again, zero, h2);
+        FUZZ_CHECK(bw_audit_event_hash(&ev, zero, h1) == BW_OK);
+        FUZZ_CHECK(bw_audit_event_hash(&again, zero, h2) == BW_OK);
         FUZZ_CHECK(memcmp(h1, h2, 32) == 0 && again.seq == ev.seq && again.ts == ev.ts);
         FUZZ_CHECK(memcmp(again.hash, ev.hash, 32) == 0);
     }

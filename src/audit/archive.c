@@ -10,8 +10,11 @@
  *
  * Format (all integers big-endian):
  *   "BWAUDAR1" | u32 header length | header (JSON) | chunks | signature (64)
- * The header names seq range, prev/last hash, times and, per chunk, its
- * first seq, event count, length and BLAKE2b-256. A chunk is the JSON lines
+ * The header (v 2) names seq range, prev/last hash, times, the first seq
+ * whose event hash is v2 (SHA-256; "hash_v2_from", see audit.h) and, per
+ * chunk, its first seq, event count, length and BLAKE2b-256 (container
+ * hashes over sealed bytes stay BLAKE2b; v 1 archives, all events v1, are
+ * still read). A chunk is the JSON lines
  * of up to CHUNK_EVENTS events, zstd-compressed, then sealed by the keyring
  * (AES-256-GCM, AAD "audit-archive:<first>:<chunk first>"). The Ed25519
  * audit key signs "bulwark-audit-archive-v1\n" || header, so the public key
@@ -54,6 +57,7 @@ struct collect {
     json_t *chunks;       /* header list */
     struct bw_buf body;   /* sealed chunks */
     const struct bw_keyring *kr;
+    int64_t v2_from;      /* first seq hashed with v2 (written into the header) */
     enum bw_rc err;
 };
 
@@ -106,10 +110,11 @@ static enum bw_rc collect_event(void *arg, const struct bw_audit_event *ev)
         memcpy(c->prev, ev->prev_hash, sizeof(c->prev));
         memcpy(c->last, ev->prev_hash, sizeof(c->last));
     }
-    bw_audit_event_hash(ev, c->last, h);
+    enum bw_rc hr = bw_audit_event_hash_at(ev, c->last, c->v2_from, h);
+    if (hr != BW_OK)
+        return hr;
     if (ev->seq != c->first_seq + (int64_t)c->n || !ev->prev_ok || !ev->hash_ok ||
-        sodium_memcmp(ev->prev_hash, c->last, sizeof(h)) != 0 ||
-        sodium_memcmp(h, ev->hash, sizeof(h)) != 0) {
+        memcmp(ev->prev_hash, c->last, sizeof(h)) != 0 || memcmp(h, ev->hash, sizeof(h)) != 0) {
         c->broken = true;
         return BW_ERR_CONFLICT;
     }
@@ -141,12 +146,12 @@ static enum bw_rc build_file(struct collect *c, struct bw_buf *file)
     char prev[65], last[65];
     bw_hex(c->prev, BW_AUDIT_HASH_BYTES, prev);
     bw_hex(c->last, BW_AUDIT_HASH_BYTES, last);
-    json_t *hdr = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:O}", "v", 1,
+    json_t *hdr = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:O}", "v", 2,
                             "first_seq", (json_int_t)c->first_seq, "last_seq",
                             (json_int_t)c->last_seq, "count", (json_int_t)c->n, "prev_hash", prev,
                             "last_hash", last, "first_ts", (json_int_t)c->first_ts, "last_ts",
                             (json_int_t)c->last_ts, "created_at", (json_int_t)bw_time_now(),
-                            "chunks", c->chunks);
+                            "hash_v2_from", (json_int_t)c->v2_from, "chunks", c->chunks);
     char *text = hdr != NULL ? json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(hdr);
     if (text == NULL)
@@ -220,6 +225,8 @@ static enum bw_rc archive_batch(struct bw_store *st, const struct bw_keyring *kr
     bw_buf_init(&file, (size_t)1 << 34);
     c.chunks = json_array();
     enum bw_rc rc = c.chunks != NULL ? BW_OK : BW_ERR_NOMEM;
+    if (rc == BW_OK)
+        rc = bw_audit_v2_from(st, &c.v2_from);
     if (rc == BW_OK)
         rc = bw_audit_scan_after(st, 0, collect_event, &c);
     if (rc == BW_ERR_BUSY && c.stop)
@@ -298,6 +305,7 @@ struct chunk_ref {
 
 struct hdr {
     int64_t first_seq, last_seq, count;
+    int64_t v2_from; /* v1 archives: INT64_MAX (every event BLAKE2b) */
     uint8_t prev[BW_AUDIT_HASH_BYTES], last[BW_AUDIT_HASH_BYTES];
     size_t nchunks;
     struct chunk_ref *chunks;
@@ -330,13 +338,16 @@ static enum bw_rc parse_header(const char *text, size_t len, size_t body_len, st
     json_t *ch = json_object_get(o, "chunks");
     int64_t v = 0;
     enum bw_rc rc = BW_ERR_INVALID;
-    if (!json_is_object(o) || !int_member(o, "v", 1, &v) || v != 1 ||
+    if (!json_is_object(o) || !int_member(o, "v", 1, &v) || v > 2 ||
         !int_member(o, "first_seq", 1, &h->first_seq) ||
         !int_member(o, "last_seq", h->first_seq, &h->last_seq) ||
         !int_member(o, "count", 1, &h->count) || h->count != h->last_seq - h->first_seq + 1 ||
         !hash_member(o, "prev_hash", h->prev) || !hash_member(o, "last_hash", h->last) ||
         !json_is_array(ch) || json_array_size(ch) == 0 ||
         json_array_size(ch) > (size_t)h->count)
+        goto out;
+    h->v2_from = INT64_MAX;
+    if (v == 2 && !int_member(o, "hash_v2_from", 1, &h->v2_from))
         goto out;
     h->nchunks = json_array_size(ch);
     h->chunks = bw_calloc(h->nchunks, sizeof(*h->chunks));
@@ -476,10 +487,13 @@ enum bw_rc bw_audit_walk_archive(struct bw_audit_walk *w, const uint8_t *data, s
     }
     bw_buf_free(&msg, false);
     p = data + 12 + hlen;
+    int64_t v2_from = w->v2_from;
+    w->v2_from = h.v2_from; /* the signed header says how its events are hashed */
     for (size_t i = 0; rc == BW_OK && kr != NULL && i < h.nchunks; i++) {
         rc = walk_chunk(&h, &h.chunks[i], p, kr, w);
         p += h.chunks[i].len;
     }
+    w->v2_from = v2_from;
     if (rc == BW_OK && kr == NULL) { /* public key only: take the signed ends */
         w->expect_seq = h.last_seq + 1;
         memcpy(w->prev, h.last, BW_AUDIT_HASH_BYTES);

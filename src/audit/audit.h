@@ -6,8 +6,9 @@
  * fsync among concurrent writers.
  *
  * The chain: events carry a contiguous sequence number from 1; each event's
- * hash is BLAKE2b-256 over the previous event's hash and the event's
- * canonical encoding (event.c). The head (seq, hash) lives in the store and
+ * hash is SHA-256 (v2; BLAKE2b-256 for events of chains begun before
+ * migration 0009) over the previous event's hash and the event's canonical
+ * encoding (event.c). The head (seq, hash) lives in the store and
  * is moved in the appending transaction (on PostgreSQL under a row lock, so
  * several servers extend one chain). Checkpoints (seq, head hash, time) are
  * signed with the Ed25519 audit key, which never enters the database, and
@@ -47,6 +48,17 @@ BW_MUST_CHECK enum bw_rc bw_audit_append(struct bw_tx *tx, const struct bw_audit
                                          const char *target, enum bw_audit_outcome outcome,
                                          struct json_t *details);
 
+/* Runs fn in a write transaction like bw_store_write, but every
+ * bw_audit_append fn makes on that transaction is chained only after fn
+ * returns BW_OK, still inside the transaction (dropped when it fails).
+ * On PostgreSQL the chain head is a row lock held from the append to
+ * commit; a transaction that appends and then locks other rows can
+ * deadlock with one that locks those rows and then appends. Transactions
+ * that lock rows after an append (or call helpers that append) run through
+ * this. Events keep their order and their time of bw_audit_append. */
+typedef enum bw_rc (*bw_audit_tx_fn)(struct bw_tx *tx, void *arg);
+BW_MUST_CHECK enum bw_rc bw_audit_write(struct bw_store *st, bw_audit_tx_fn fn, void *arg);
+
 /* ---- events as stored (event.c) ------------------------------------------ */
 #define BW_AUDIT_HASH_BYTES 32
 
@@ -66,11 +78,23 @@ struct bw_audit_event {
     bool prev_ok, hash_ok; /* the stored hash columns had the right length */
 };
 
-/* hash = BLAKE2b-256("bulwark-audit-v1" || prev || canonical(ev)) where the
+/* hash = SHA-256("bulwark-audit-v2" || prev || canonical(ev)) where the
  * canonical encoding is seq and ts as 8-byte big-endian and every string as
- * a 4-byte big-endian length and its bytes, in declaration order. */
-void bw_audit_event_hash(const struct bw_audit_event *ev, const uint8_t prev[BW_AUDIT_HASH_BYTES],
-                         uint8_t out[BW_AUDIT_HASH_BYTES]);
+ * a 4-byte big-endian length and its bytes, in the order actor, action,
+ * target, outcome, remote, request_id, details, org. Events of chains begun
+ * before migration 0009 (seq below the boundary in bw_meta
+ * "audit.hash_v2_from") keep v1: BLAKE2b-256 with "bulwark-audit-v1" over
+ * the same encoding. Fails only when memory runs out (an event over 4 KiB). */
+BW_MUST_CHECK enum bw_rc bw_audit_event_hash(const struct bw_audit_event *ev,
+                                             const uint8_t prev[BW_AUDIT_HASH_BYTES],
+                                             uint8_t out[BW_AUDIT_HASH_BYTES]);
+/* v1 below v2_from, v2 from it on. */
+BW_MUST_CHECK enum bw_rc bw_audit_event_hash_at(const struct bw_audit_event *ev,
+                                                const uint8_t prev[BW_AUDIT_HASH_BYTES],
+                                                int64_t v2_from,
+                                                uint8_t out[BW_AUDIT_HASH_BYTES]);
+/* The first seq hashed with v2 (bw_meta "audit.hash_v2_from"; 1 when absent). */
+BW_MUST_CHECK enum bw_rc bw_audit_v2_from(struct bw_store *st, int64_t *out);
 /* Fills ev from a row of AUDIT_COLUMNS (borrowing the row's memory). */
 struct bw_row;
 void bw_audit_event_from_row(const struct bw_row *row, struct bw_audit_event *ev);
@@ -103,11 +127,16 @@ struct bw_audit_filter {
     int64_t since, until;                /* inclusive; until 0 = no bound */
     int64_t before_seq;                  /* cursor: only seq < before_seq; 0 = newest */
     unsigned limit;                      /* 1..1000 */
+    const char *org;                     /* only this organisation's events; NULL = all */
 };
 typedef enum bw_rc (*bw_audit_event_fn)(void *arg, const struct bw_audit_event *ev);
 /* Calls fn for matching events of the live store, newest first. */
 BW_MUST_CHECK enum bw_rc bw_audit_search(struct bw_store *st, const struct bw_audit_filter *f,
                                          bw_audit_event_fn fn, void *arg);
+/* The same inside the caller's transaction (tenant check and search in one
+ * snapshot: GET /api/v1/orgs/{org}/audit). */
+BW_MUST_CHECK enum bw_rc bw_audit_search_tx(struct bw_tx *tx, const struct bw_audit_filter *f,
+                                            bw_audit_event_fn fn, void *arg);
 /* Calls fn for every live event with ts >= since, oldest first. */
 BW_MUST_CHECK enum bw_rc bw_audit_scan(struct bw_store *st, int64_t since, bw_audit_event_fn fn,
                                        void *arg);
@@ -168,6 +197,7 @@ struct bw_audit_report {
     uint64_t unanchored;      /* events after the newest checkpoint */
     char warning[256];        /* non-fatal remarks ("" when none) */
     double seconds;
+    double cpu_seconds;       /* CPU time of the verifying thread (load-independent) */
 };
 /* Verifies archives (under s->data_dir, decrypted with kr when not NULL),
  * the live store, the head row and every checkpoint (store and file)

@@ -32,6 +32,9 @@ size_t bw_audit_event_size(const struct bw_audit_event *ev);
 BW_MUST_CHECK enum bw_rc bw_audit_scan_after(struct bw_store *st, int64_t after_seq,
                                              bw_audit_event_fn fn, void *arg);
 
+/* bw_meta key of the v1/v2 hash boundary (migration 0009). */
+#define BW_AUDIT_V2_FROM_KEY "audit.hash_v2_from"
+
 /* Paths under the data directory. */
 #define BW_AUDIT_DIR "audit"
 #define BW_AUDIT_CKPT_FILE "audit/checkpoints.jsonl"
@@ -46,6 +49,7 @@ struct bw_audit_walk {
     size_t ncps, next_cp;
     int64_t last_good_cp;                   /* seq of the newest matching checkpoint */
     const char *where;                      /* "store" or the archive's name */
+    int64_t v2_from;                        /* first seq hashed with v2 */
 };
 /* Checks one event against the walk; on the first problem fills rep and
  * returns BW_ERR_CONFLICT (which stops the scan). */

@@ -213,10 +213,12 @@ static enum bw_rc scan_row(void *arg, const struct bw_row *row)
     return ev.ts >= s->since ? s->fn(s->arg, &ev) : BW_OK;
 }
 
-static enum bw_rc search_tx(struct bw_tx *tx, void *arg)
+enum bw_rc bw_audit_search_tx(struct bw_tx *tx, const struct bw_audit_filter *f,
+                              bw_audit_event_fn fn, void *arg)
 {
-    const struct bw_audit_filter *f = ((void **)arg)[0];
-    struct scan *s = ((void **)arg)[1];
+    if (f->limit == 0 || f->limit > 1000 || f->before_seq < 0)
+        return BW_ERR_INVALID;
+    struct scan s = {.fn = fn, .arg = arg, .since = INT64_MIN};
     struct bw_val p[] = {
         BW_VINT(f->before_seq),
         f->actor != NULL ? BW_VTEXT(f->actor) : BW_VNULL,
@@ -225,18 +227,32 @@ static enum bw_rc search_tx(struct bw_tx *tx, void *arg)
         BW_VINT(f->since),
         BW_VINT(f->until > 0 ? f->until : INT64_MAX),
         BW_VINT(f->limit),
+        f->org != NULL ? BW_VTEXT(f->org) : BW_VNULL,
     };
-    return bw_tx_query(tx, BW_STMT_AUDIT_SEARCH, p, BW_ARRAY_LEN(p), scan_row, s);
+    /* CONTROL: AC-01 - an organisation's search can only return rows whose
+     * org column is that organisation */
+    if (f->org != NULL)
+        return bw_tx_query(tx, BW_STMT_AUDIT_SEARCH_ORG, p, BW_ARRAY_LEN(p), scan_row, &s);
+    return bw_tx_query(tx, BW_STMT_AUDIT_SEARCH, p, BW_ARRAY_LEN(p) - 1, scan_row, &s);
+}
+
+struct search_job {
+    const struct bw_audit_filter *f;
+    bw_audit_event_fn fn;
+    void *arg;
+};
+
+static enum bw_rc search_tx(struct bw_tx *tx, void *arg)
+{
+    const struct search_job *j = arg;
+    return bw_audit_search_tx(tx, j->f, j->fn, j->arg);
 }
 
 enum bw_rc bw_audit_search(struct bw_store *st, const struct bw_audit_filter *f,
                            bw_audit_event_fn fn, void *arg)
 {
-    if (f->limit == 0 || f->limit > 1000 || f->before_seq < 0)
-        return BW_ERR_INVALID;
-    struct scan s = {.fn = fn, .arg = arg, .since = INT64_MIN};
-    void *args[] = {(void *)f, &s};
-    return bw_store_read(st, search_tx, args);
+    struct search_job j = {f, fn, arg};
+    return bw_store_read(st, search_tx, &j);
 }
 
 enum { SCAN_PAGE = 5000 };

@@ -541,7 +541,7 @@ enum bw_rc bw_mfa_verify(struct bw_store *st, const struct bw_config *cfg,
             rc = fail(st, &c, "bad_code");
     }
     if (rc == BW_OK)
-        rc = bw_store_write(st, accept_fn, &j);
+        rc = bw_audit_write(st, accept_fn, &j); /* recovery: append, then session */
     if (rc == BW_OK && j.refused)
         rc = BW_ERR_PERM;
     if (rc == BW_OK)

@@ -293,7 +293,7 @@ enum bw_rc bw_auth_login(struct bw_store *st, const struct bw_config *cfg,
     out->password_expired =
         u.must_change || (u.password_expires_at != 0 && u.password_expires_at <= c.now);
     out->mfa_required = u.mfa_enabled; /* CONTROL: AUTH-02 - the session starts unverified */
-    rc = bw_store_write(st, success_fn, &s);
+    rc = bw_audit_write(st, success_fn, &s); /* evictions: appends before deletes */
     if (rc == BW_OK && s.raced)
         rc = BW_ERR_PERM;
     if (rc != BW_OK)

@@ -30,16 +30,20 @@ static void print_report(const struct bw_cli *cli, const struct bw_audit_report 
 {
     double mb = (double)r->bytes / 1e6;
     double secs = r->seconds > 0 ? r->seconds : 1e-9;
+    double cpu = r->cpu_seconds > 0 ? r->cpu_seconds : 1e-9;
     if (cli->json) {
         json_t *o = json_pack(
-            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:f, s:f, s:f}", "ok",
+            "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:f, s:f, s:f, s:f, "
+            "s:f, s:f}", "ok",
             r->ok, "events", (json_int_t)r->events, "archives", (json_int_t)r->archives,
             "checkpoints", (json_int_t)r->checkpoints, "first_seq", (json_int_t)r->first_seq,
             "last_seq", (json_int_t)r->last_seq, "first_bad", (json_int_t)r->first_bad,
             "reason", r->reason, "newest_checkpoint_seq", (json_int_t)r->newest_checkpoint_seq,
             "newest_checkpoint_age", (json_int_t)r->newest_checkpoint_age, "unanchored",
             (json_int_t)r->unanchored, "warning", r->warning, "seconds", r->seconds,
-            "events_per_second", (double)r->events / secs, "mb_per_second", mb / secs);
+            "events_per_second", (double)r->events / secs, "mb_per_second", mb / secs,
+            "cpu_seconds", r->cpu_seconds, "events_per_cpu_second", (double)r->events / cpu,
+            "mb_per_cpu_second", mb / cpu);
         char *t = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (t != NULL)
             printf("%s\n", t);
@@ -63,7 +67,8 @@ static void print_report(const struct bw_cli *cli, const struct bw_audit_report 
                (unsigned long long)r->unanchored);
     if (r->warning[0] != '\0')
         printf("warning: %s\n", r->warning);
-    printf("verified %.0f events/s, %.1f MB/s\n", (double)r->events / secs, mb / secs);
+    printf("verified %.0f events/s, %.1f MB/s (%.1f MB per CPU second)\n",
+           (double)r->events / secs, mb / secs, mb / cpu);
 }
 
 /* verify --archive FILE --pubkey KEY: no data directory, no secret. */

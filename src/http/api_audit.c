@@ -1,15 +1,18 @@
 /*
  * api_audit.c - GET /api/v1/audit (search, cursor paging) and
- * GET /api/v1/audit/verify (issue 5; CONTROL: LOG-06). Both routes are
- * BW_ROUTE_ADMIN: platform administrators only until organisations and
- * their auditor/admin roles land. Query parameters are the only input:
- * unknown names are field errors, values are parsed strictly, nothing
- * reaches SQL text. Nothing here changes an event; verify records its own
+ * GET /api/v1/audit/verify (issue 5; CONTROL: LOG-06): platform
+ * administrators (BW_ROUTE_ADMIN), the whole trail. GET
+ * /api/v1/orgs/{org}/audit: one organisation's events for its members with
+ * audit.read and its auditor API keys (tenant check in the same snapshot).
+ * Query parameters are the only input: unknown names are field errors,
+ * values are parsed strictly, nothing reaches SQL text. Nothing here changes an event; verify records its own
  * outcome (audit.verified / audit.verify.failed) as the calling user.
  */
 #include "audit/audit.h"
 #include "crypto/crypto.h"
 #include "http/http_int.h"
+#include "store/store.h"
+#include "tenant/tenant.h"
 
 #include <microhttpd.h>
 #include <string.h>
@@ -68,37 +71,38 @@ static enum bw_rc add_item(void *arg, const struct bw_audit_event *ev)
     return json_array_append_new(json_object_get(arg, "items"), o) == 0 ? BW_OK : BW_ERR_NOMEM;
 }
 
-enum bw_rc bw_api_audit_search(struct bw_req *req, struct bw_resp *resp)
+/* The filters both search routes share; false after answering 400. */
+static bool parse_filter(struct bw_req *req, struct bw_resp *resp, struct bw_audit_filter *f,
+                         enum bw_rc *rc)
 {
     struct bw_field_errors fe = {.n = 0};
     struct qcheck q = {&fe};
-    struct bw_audit_filter f = {.limit = 100};
     uint64_t limit = 100, cursor = 0;
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, known_arg, &q);
-    f.actor = arg(req, "actor", &fe);
-    f.action = arg(req, "action", &fe);
-    f.target = arg(req, "target", &fe);
-    time_arg(req, "since", &f.since, &fe);
-    time_arg(req, "until", &f.until, &fe);
+    f->actor = arg(req, "actor", &fe);
+    f->action = arg(req, "action", &fe);
+    f->target = arg(req, "target", &fe);
+    time_arg(req, "since", &f->since, &fe);
+    time_arg(req, "until", &f->until, &fe);
     int_arg(req, "limit", 1, 1000, &limit, &fe);
     int_arg(req, "cursor", 1, INT64_MAX, &cursor, &fe);
-    if (fe.n > 0)
-        return bw_resp_problem(resp, 400, "invalid-request", "the query has invalid parameters",
-                               &fe);
-    f.limit = (unsigned)limit;
-    f.before_seq = (int64_t)cursor;
-    json_t *out = json_pack("{s:[]}", "items");
-    if (out == NULL)
-        return BW_ERR_NOMEM;
-    enum bw_rc rc = bw_audit_search(req->deps->store, &f, add_item, out);
-    if (rc != BW_OK) {
-        json_decref(out);
-        return rc;
+    if (fe.n > 0) {
+        *rc = bw_resp_problem(resp, 400, "invalid-request", "the query has invalid parameters",
+                              &fe);
+        return false;
     }
+    f->limit = (unsigned)limit;
+    f->before_seq = (int64_t)cursor;
+    return true;
+}
+
+/* {"items": [...], "next_cursor": "<seq>" | null}; takes `out`. */
+static enum bw_rc answer_page(struct bw_resp *resp, json_t *out, unsigned limit)
+{
     json_t *items = json_object_get(out, "items");
     size_t n = json_array_size(items);
     json_t *next = json_null();
-    if (n == f.limit) {
+    if (n == limit) {
         char c[24];
         snprintf(c, sizeof(c), "%lld",
                  (long long)json_integer_value(json_object_get(json_array_get(items, n - 1),
@@ -107,6 +111,61 @@ enum bw_rc bw_api_audit_search(struct bw_req *req, struct bw_resp *resp)
     }
     json_object_set_new(out, "next_cursor", next);
     return bw_resp_json(resp, 200, out);
+}
+
+enum bw_rc bw_api_audit_search(struct bw_req *req, struct bw_resp *resp)
+{
+    struct bw_audit_filter f = {.limit = 100};
+    enum bw_rc rc = BW_OK;
+    if (!parse_filter(req, resp, &f, &rc))
+        return rc;
+    json_t *out = json_pack("{s:[]}", "items");
+    if (out == NULL)
+        return BW_ERR_NOMEM;
+    rc = bw_audit_search(req->deps->store, &f, add_item, out);
+    if (rc != BW_OK) {
+        json_decref(out);
+        return rc;
+    }
+    return answer_page(resp, out, f.limit);
+}
+
+struct org_job {
+    const struct bw_config *cfg;
+    const struct bw_principal *p;
+    const struct bw_audit_filter *f;
+    json_t *out;
+    struct bw_tenant_result res;
+};
+
+static enum bw_rc org_search_fn(struct bw_tx *tx, void *arg)
+{
+    struct org_job *j = arg;
+    /* CONTROL: AC-01 - membership, role and the events from one snapshot */
+    enum bw_rc rc = bw_tenant_authorize(tx, j->cfg, j->p, j->f->org, BW_PERM_AUDIT_READ, &j->res);
+    return rc == BW_OK ? bw_audit_search_tx(tx, j->f, add_item, j->out) : rc;
+}
+
+/* GET /api/v1/orgs/{org}/audit: the organisation's own events (org column
+ * equal to {org}) for members holding audit.read (owner, admin, auditor)
+ * and the organisation's auditor API keys. Another organisation's id, or
+ * one that does not exist, answers 404 alike. */
+enum bw_rc bw_api_org_audit(struct bw_req *req, struct bw_resp *resp)
+{
+    struct bw_audit_filter f = {.limit = 100};
+    enum bw_rc rc = BW_OK;
+    if (!parse_filter(req, resp, &f, &rc))
+        return rc;
+    f.org = req->match.values[0];
+    struct org_job j = {req->deps->cfg, &req->principal, &f, json_pack("{s:[]}", "items"), {0}};
+    if (j.out == NULL)
+        return BW_ERR_NOMEM;
+    rc = bw_store_read(req->deps->store, org_search_fn, &j);
+    if (rc != BW_OK) {
+        json_decref(j.out);
+        return bw_tenant_answer(req, resp, rc, &j.res);
+    }
+    return answer_page(resp, j.out, f.limit);
 }
 
 enum bw_rc bw_api_audit_verify(struct bw_req *req, struct bw_resp *resp)

@@ -314,4 +314,7 @@ enum bw_rc bw_api_compliance_assessment(struct bw_req *req, struct bw_resp *resp
 enum bw_rc bw_api_incident_staff_report(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_incident_reviews(struct bw_req *req, struct bw_resp *resp);
 
+/* Audit trail follow-up (api_audit.c): one organisation's events. */
+enum bw_rc bw_api_org_audit(struct bw_req *req, struct bw_resp *resp);
+
 #endif

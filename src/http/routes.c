@@ -116,6 +116,9 @@ const struct bw_route bw_routes[] = {
      BW_ROUTE_JSON_BODY, 8192},
     {BW_GET, "/api/v1/incident-reviews", bw_api_incident_reviews, BW_AUTH_REQUIRED,
      BW_ROUTE_ADMIN, 0},
+    /* audit trail follow-up (issue 5): an organisation's own events (audit.read) */
+    {BW_GET, "/api/v1/orgs/{org}/audit", bw_api_org_audit, BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK,
+     0},
 };
 
 const size_t bw_routes_count = BW_ARRAY_LEN(bw_routes);

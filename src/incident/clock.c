@@ -206,7 +206,7 @@ enum bw_rc bw_incident_sweep(struct bw_store *st, const struct bw_config *cfg,
     j.rows = bw_calloc(j.cap, sizeof(*j.rows));
     if (j.rows == NULL)
         return BW_ERR_NOMEM;
-    enum bw_rc rc = bw_store_write(st, sweep_fn, &j);
+    enum bw_rc rc = bw_audit_write(st, sweep_fn, &j); /* appends between updates */
     bw_free(j.rows);
     if (rc == BW_OK && out != NULL)
         *out = j.stats;

@@ -118,7 +118,7 @@ enum bw_rc bw_incident_transition(struct bw_store *st, const struct bw_config *c
         return BW_ERR_INVALID;
     }
     struct trans_job j = {cfg, ctx, actor, id, to != NULL ? to : "", note, root_cause, lessons, err};
-    return bw_store_write(st, trans_fn, &j);
+    return bw_audit_write(st, trans_fn, &j); /* appends before row updates */
 }
 
 /* ---- assessment and facts --------------------------------------------------------- */
@@ -736,7 +736,7 @@ enum bw_rc bw_incident_contain(struct bw_store *st, const struct bw_config *cfg,
 {
     struct contain_job j = {cfg, ctx, actor, id, action != NULL ? action : "", user, org,
                             enabled, NULL, err};
-    enum bw_rc rc = bw_store_write(st, contain_fn, &j);
+    enum bw_rc rc = bw_audit_write(st, contain_fn, &j); /* append, then sessions */
     if (rc == BW_OK && strcmp(j.action, "read_only") == 0)
         bw_readonly_set_local(enabled);
     if (rc == BW_OK)

@@ -526,4 +526,11 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "DELETE FROM bw_records WHERE org_id = $1 AND id = $2 AND encrypted = 1 AND NOT "
         "EXISTS (SELECT 1 FROM bulwark_keys.bw_data_keys k WHERE k.org_id = $1 AND "
         "k.record_id = $2)",
+    /* audit trail follow-up (issue 5): GET /api/v1/orgs/{org}/audit */
+    [BW_STMT_AUDIT_SEARCH_ORG] =
+        "SELECT seq, ts, actor, action, target, outcome, remote, request_id, details, org, "
+        "prev_hash, hash FROM bw_audit_events WHERE org = $8::text AND ($1::bigint = 0 OR seq "
+        "< $1::bigint) AND ($2::text IS NULL OR actor = $2::text) AND ($3::text IS NULL OR "
+        "action = $3::text) AND ($4::text IS NULL OR target = $4::text) AND ts >= $5 AND ts "
+        "<= $6 ORDER BY seq DESC LIMIT $7",
 };

@@ -518,4 +518,10 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
     [BW_STMT_REC_DELETE_KEYGONE] =
         "DELETE FROM main.bw_records WHERE org_id = ?1 AND id = ?2 AND encrypted = 1 AND NOT "
         "EXISTS (SELECT 1 FROM keys.bw_data_keys k WHERE k.org_id = ?1 AND k.record_id = ?2)",
+    /* audit trail follow-up (issue 5): GET /api/v1/orgs/{org}/audit */
+    [BW_STMT_AUDIT_SEARCH_ORG] =
+        "SELECT seq, ts, actor, action, target, outcome, remote, request_id, details, org, "
+        "prev_hash, hash FROM bw_audit_events WHERE org = ?8 AND (?1 = 0 OR seq < ?1) AND (?2 "
+        "IS NULL OR actor = ?2) AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR target = "
+        "?4) AND ts >= ?5 AND ts <= ?6 ORDER BY seq DESC LIMIT ?7",
 };

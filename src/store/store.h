@@ -271,6 +271,9 @@ enum bw_stmt {
     BW_STMT_ORGKEY_COUNT, /* () -> (count) organisation keys in the key store */
     BW_STMT_REC_KEYGONE, /* (limit) -> (org_id, collection, id) of sealed records whose data key is gone */
     BW_STMT_REC_DELETE_KEYGONE, /* (org_id, id) removes a sealed record whose data key is gone */
+    /* audit trail follow-up (issue 5): one organisation's events */
+    BW_STMT_AUDIT_SEARCH_ORG, /* (before_seq|0, actor|NULL, action|NULL, target|NULL, since,
+                                 until, limit, org) -> AUDIT_COLUMNS of that org, newest first */
     BW_STMT__COUNT
 };
 

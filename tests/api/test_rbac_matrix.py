@@ -51,6 +51,7 @@ ROUTES = [
     ("DELETE", "/api/v1/orgs/{org}/collections/{c}/records/{id}", "record.delete", None),
     ("POST", "/api/v1/orgs/{org}/collections/{c}/records/{id}/restore", "record.restore", None),
     ("GET", "/api/v1/orgs/{org}/export", "export", None),
+    ("GET", "/api/v1/orgs/{org}/audit", "audit.read", None),
 ]
 
 

@@ -43,10 +43,13 @@ COLS = ["seq", "ts", "actor", "action", "target", "outcome", "remote", "request_
 TEXT_COLS = ["actor", "action", "target", "outcome", "remote", "request_id", "details", "org"]
 
 
-def chain_hash(ev, prev):
-    """The canonical hash of src/audit/event.c, reimplemented independently."""
-    h = hashlib.blake2b(digest_size=32)
-    h.update(b"bulwark-audit-v1")
+def chain_hash(ev, prev, v2_from=1):
+    """The canonical hash of src/audit/event.c, reimplemented independently:
+    v2 SHA-256 from seq v2_from on, v1 BLAKE2b-256 before it (chains begun
+    before migration 0009)."""
+    v2 = int(ev["seq"]) >= v2_from
+    h = hashlib.sha256() if v2 else hashlib.blake2b(digest_size=32)
+    h.update(b"bulwark-audit-v2" if v2 else b"bulwark-audit-v1")
     h.update(prev)
     h.update(int(ev["seq"]).to_bytes(8, "big", signed=True))
     h.update(int(ev["ts"]).to_bytes(8, "big", signed=True))
@@ -394,6 +397,49 @@ def build_live(args, tmp):
     return t
 
 
+def check_mixed(args, tmp, failures):
+    """A chain begun before migration 0009: its v1 (BLAKE2b) events stay as
+    they are, new appends are v2 (SHA-256), and verify walks both, live and
+    archived. The boundary in bw_meta is no free choice: moving it either
+    way breaks verify at the first event it re-labels."""
+    t = Trail(args, tmp, "mixed")
+    prev, rows = bytes(32), []
+    for s in range(1, 41):  # what a pre-0009 binary wrote
+        ev = {"seq": s, "ts": 1700000000 + s, "actor": "system", "action": "legacy.v1",
+              "target": "t%d" % s, "outcome": "success", "remote": "-", "request_id": "-",
+              "details": '{"i":%d}' % s, "org": "-", "prev_hash": prev}
+        ev["hash"] = chain_hash(ev, prev, v2_from=41)
+        prev = ev["hash"]
+        rows.append("INSERT INTO bw_audit_events(%s) VALUES (%s)" %
+                    (", ".join(COLS), row_values(t.db, ev)))
+    rows.append("UPDATE bw_audit_head SET seq = 40, hash = %s" % t.db.blob(prev))
+    rows.append("UPDATE bw_meta SET value = '41' WHERE key = 'audit.hash_v2_from'")
+    t.db.exec("; ".join(rows))
+    t.append(30, threads=3)
+    rep = t.verify()
+    if not rep["ok"] or rep["last_seq"] < 70:
+        failures.append("mixed v1/v2 chain does not verify: %r" % rep)
+    evs = t.events()
+    bad = [e["seq"] for e in evs if chain_hash(e, e["prev_hash"], 41) != e["hash"]]
+    if bad or len(evs) < 70:
+        failures.append("the independent v1/v2 hash disagrees at %s" % bad[:5])
+    for value, first_bad in (("1", 1), ("71", 41)):
+        t.db.exec("UPDATE bw_meta SET value = '%s' WHERE key = 'audit.hash_v2_from'" % value)
+        rep = t.verify()
+        if rep["ok"] or rep["first_bad"] != first_bad:
+            failures.append("boundary moved to %s: verify said %r" % (value, rep))
+    t.db.exec("UPDATE bw_meta SET value = '41' WHERE key = 'audit.hash_v2_from'")
+    # events 1..40 are three years old: retention archives them (v2 header
+    # carrying the boundary) and the chain verifies across the archive
+    p = t.run(["audit", "retention"], check=True)
+    if json.loads(p.stdout)["archived"] != 40:
+        failures.append("mixed chain: retention archived %s" % p.stdout)
+    rep = t.verify()
+    if not rep["ok"] or rep["archives"] != 1:
+        failures.append("mixed chain after retention: %r" % rep)
+    t.db.close()
+
+
 def build_archived(args, tmp):
     t = Trail(args, tmp, "archived")
     t.append(300, threads=4, offset=-800 * 86400)  # older than retention.audit (2y)
@@ -427,6 +473,11 @@ def main():
     try:
         t = build_live(args, tmp)
         evs, cps = t.events(), t.checkpoints()
+        # the forgeries below use chain_hash: it must agree with every stored hash
+        bad = [e["seq"] for e in evs if chain_hash(e, e["prev_hash"]) != e["hash"]]
+        if bad:
+            failures.append("independent chain hash disagrees with the store at %s" % bad[:5])
+        check_mixed(args, tmp, failures)
         for i in range(args.db_mutations):
             m = rnd.choice(DB_MUTATIONS)
             what, accept = m(t, evs, cps, rnd)

@@ -30,30 +30,30 @@ static void test_hash_covers_every_field(void **state)
 {
     uint8_t prev[32] = {0}, h0[32], h[32];
     struct bw_audit_event ev = base();
-    bw_audit_event_hash(&ev, prev, h0);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h0), BW_OK);
     struct bw_audit_str *fields[] = {&ev.actor,  &ev.action,     &ev.target,  &ev.outcome,
                                      &ev.remote, &ev.request_id, &ev.details, &ev.org};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         struct bw_audit_str keep = *fields[i];
         *fields[i] = S("changed");
-        bw_audit_event_hash(&ev, prev, h);
+        assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
         assert_memory_not_equal(h, h0, 32);
         *fields[i] = keep;
     }
     ev.seq++;
-    bw_audit_event_hash(&ev, prev, h);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
     assert_memory_not_equal(h, h0, 32);
     ev = base();
     ev.ts++;
-    bw_audit_event_hash(&ev, prev, h);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
     assert_memory_not_equal(h, h0, 32);
     ev = base();
     prev[31] = 1;
-    bw_audit_event_hash(&ev, prev, h);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
     assert_memory_not_equal(h, h0, 32);
     /* deterministic */
     prev[31] = 0;
-    bw_audit_event_hash(&ev, prev, h);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
     assert_memory_equal(h, h0, 32);
 }
 
@@ -64,11 +64,40 @@ static void test_hash_length_prefixed(void **state)
     struct bw_audit_event ev = base();
     ev.actor = S("ab");
     ev.action = S("c");
-    bw_audit_event_hash(&ev, prev, a);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, a), BW_OK);
     ev.actor = S("a");
     ev.action = S("bc");
-    bw_audit_event_hash(&ev, prev, b);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, b), BW_OK);
     assert_memory_not_equal(a, b, 32);
+}
+
+/* Known answers computed independently (Python hashlib over the encoding
+ * documented in audit.h): v2 SHA-256, v1 BLAKE2b-256 below the boundary,
+ * and an event beyond the 4 KiB stack buffer (the allocating path). */
+static void hex_eq(const uint8_t h[32], const char *want)
+{
+    char hex[65];
+    bw_hex(h, 32, hex);
+    assert_string_equal(hex, want);
+}
+
+static void test_hash_known_answers(void **state)
+{
+    uint8_t prev[32] = {0}, h[32];
+    struct bw_audit_event ev = base();
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
+    hex_eq(h, "b807d1153622219d715d27a9502ab4052a0a870b8539d65bb3553d97294bc8d7");
+    assert_int_equal(bw_audit_event_hash_at(&ev, prev, 7, h), BW_OK);
+    hex_eq(h, "b807d1153622219d715d27a9502ab4052a0a870b8539d65bb3553d97294bc8d7");
+    assert_int_equal(bw_audit_event_hash_at(&ev, prev, 8, h), BW_OK);
+    hex_eq(h, "f14c0c87ffe5c24bb25f82802d950fbadc5b240f8042b398b1a3eb1b9ddde702");
+    static char big[5009];
+    memcpy(big, "{\"k\":\"", 6);
+    memset(big + 6, 'x', 5000);
+    memcpy(big + 5006, "\"}", 2);
+    ev.details = (struct bw_audit_str){big, 5008};
+    assert_int_equal(bw_audit_event_hash(&ev, prev, h), BW_OK);
+    hex_eq(h, "d1bbdddadfdf4df90a8201a54118c3d79406fa824082589b79b89afebd3eec3f");
 }
 
 static void test_export_one_line(void **state)
@@ -101,14 +130,14 @@ static void test_jsonl_roundtrip(void **state)
     struct bw_audit_event ev = base(), back;
     uint8_t prev[32] = {0};
     ev.details = S("{\"email\":\"\xc3\xa9t\xc3\xa9@example.com\"}");
-    bw_audit_event_hash(&ev, prev, ev.hash);
+    assert_int_equal(bw_audit_event_hash(&ev, prev, ev.hash), BW_OK);
     struct bw_buf out;
     json_t *keep = NULL;
     bw_buf_init(&out, 1 << 16);
     assert_int_equal(bw_audit_format_event(&ev, BW_AUDIT_JSONL, NULL, &out), BW_OK);
     assert_int_equal(bw_audit_parse_line(out.data, out.len, &back, &keep), BW_OK);
     uint8_t h[32];
-    bw_audit_event_hash(&back, prev, h);
+    assert_int_equal(bw_audit_event_hash(&back, prev, h), BW_OK);
     assert_memory_equal(h, ev.hash, 32);
     assert_memory_equal(back.hash, ev.hash, 32);
     json_decref(keep);
@@ -146,6 +175,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_covers_every_field),
         cmocka_unit_test(test_hash_length_prefixed),
+        cmocka_unit_test(test_hash_known_answers),
         cmocka_unit_test(test_export_one_line),
         cmocka_unit_test(test_jsonl_roundtrip),
         cmocka_unit_test(test_checkpoint_parse),
