@@ -9,10 +9,12 @@
  * the same transaction as the read or change. Another organisation's ids
  * and ids that do not exist get the same 404 problem, byte for byte.
  */
+#include "audit/audit.h"
 #include "http/http_int.h"
 #include "store/store.h"
 #include "tenant/tenant.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define ORG_NOT_FOUND "no such organisation"
@@ -193,6 +195,60 @@ enum bw_rc bw_api_org_get(struct bw_req *req, struct bw_resp *resp)
 enum bw_rc bw_api_members(struct bw_req *req, struct bw_resp *resp)
 {
     return org_read(req, resp, true);
+}
+
+/* ---- DELETE /api/v1/orgs/{org} ---------------------------------------------------
+ * DATA-04/05 for a whole tenant: the organisation disappears at once (every
+ * query filters deleted organisations, so members, API keys and ids answer
+ * like unknown ones) and the retention job destroys its keys and data after
+ * retention.deleted_records (data/retention.c: crypto-shredding). Owners
+ * only, with a verified second factor (org.manage is administrative). */
+
+struct delete_job {
+    const struct bw_config *cfg;
+    const struct bw_principal *p;
+    const struct bw_audit_ctx *ctx;
+    const char *org_id;
+    int64_t now;
+    struct bw_tenant_result res;
+};
+
+static enum bw_rc delete_fn(struct bw_tx *tx, void *arg)
+{
+    struct delete_job *j = arg;
+    enum bw_rc rc =
+        bw_tenant_authorize(tx, j->cfg, j->p, j->org_id, BW_PERM_ORG_MANAGE, &j->res);
+    if (rc == BW_OK)
+        rc = bw_tenant_lock(tx, j->org_id);
+    uint64_t n = 0;
+    struct bw_val v[] = {BW_VTEXT(j->org_id), BW_VINT(j->now)};
+    if (rc == BW_OK)
+        rc = bw_tx_exec(tx, BW_STMT_ORG_SET_DELETED, v, BW_ARRAY_LEN(v), &n);
+    if (rc == BW_OK && n != 1)
+        rc = BW_ERR_NOTFOUND;
+    char actor[BW_ID_LEN + 8], purge[21];
+    snprintf(actor, sizeof(actor), "user:%s", j->p->user_id);
+    bw_time_format(j->now + j->cfg->retention_deleted_records, purge);
+    if (rc == BW_OK)
+        rc = bw_audit_append(tx, j->ctx, actor, "org.deleted", j->org_id, BW_AUDIT_SUCCESS,
+                             json_pack("{s:s}", "purge_after", purge));
+    return rc;
+}
+
+enum bw_rc bw_api_org_delete(struct bw_req *req, struct bw_resp *resp)
+{
+    struct bw_audit_ctx ctx;
+    bw_req_audit_ctx(req, &ctx);
+    struct delete_job j = {req->deps->cfg, &req->principal, &ctx, req->match.values[0],
+                           bw_time_now(), {0}};
+    enum bw_rc rc = bw_store_write(req->deps->store, delete_fn, &j);
+    if (rc != BW_OK)
+        return bw_tenant_answer(req, resp, rc, &j.res);
+    char deleted[21], purge[21];
+    bw_time_format(j.now, deleted);
+    bw_time_format(j.now + req->deps->cfg->retention_deleted_records, purge);
+    return bw_resp_json(resp, 202, json_pack("{s:s, s:s, s:s}", "id", j.org_id, "deleted_at",
+                                             deleted, "purge_after", purge));
 }
 
 /* ---- POST .../members, DELETE .../members/{user} --------------------------------- */

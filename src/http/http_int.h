@@ -251,6 +251,7 @@ BW_MUST_CHECK enum bw_rc bw_tenant_answer(struct bw_req *req, struct bw_resp *re
 enum bw_rc bw_api_org_create(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_org_list(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_org_get(struct bw_req *req, struct bw_resp *resp);
+enum bw_rc bw_api_org_delete(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_members(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_member_add(struct bw_req *req, struct bw_resp *resp);
 enum bw_rc bw_api_member_delete(struct bw_req *req, struct bw_resp *resp);

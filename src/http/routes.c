@@ -34,6 +34,7 @@ const struct bw_route bw_routes[] = {
     {BW_POST, "/api/v1/orgs", bw_api_org_create, BW_AUTH_REQUIRED, BW_ROUTE_JSON_BODY, 4096},
     {BW_GET, "/api/v1/orgs", bw_api_org_list, BW_AUTH_REQUIRED, 0, 0},
     {BW_GET, "/api/v1/orgs/{org}", bw_api_org_get, BW_AUTH_REQUIRED, BW_ROUTE_APIKEY_OK, 0},
+    {BW_DELETE, "/api/v1/orgs/{org}", bw_api_org_delete, BW_AUTH_REQUIRED, 0, 0},
     {BW_GET, "/api/v1/orgs/{org}/members", bw_api_members, BW_AUTH_REQUIRED,
      BW_ROUTE_APIKEY_OK, 0},
     {BW_POST, "/api/v1/orgs/{org}/members", bw_api_member_add, BW_AUTH_REQUIRED,

@@ -533,4 +533,7 @@ const char *const bw_sql_pg[BW_STMT__COUNT] = {
         "< $1::bigint) AND ($2::text IS NULL OR actor = $2::text) AND ($3::text IS NULL OR "
         "action = $3::text) AND ($4::text IS NULL OR target = $4::text) AND ts >= $5 AND ts "
         "<= $6 ORDER BY seq DESC LIMIT $7",
+    /* organisation deletion (issue 4) */
+    [BW_STMT_ORG_SET_DELETED] =
+        "UPDATE bw_organisations SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
 };

@@ -524,4 +524,7 @@ const char *const bw_sql_sqlite[BW_STMT__COUNT] = {
         "prev_hash, hash FROM bw_audit_events WHERE org = ?8 AND (?1 = 0 OR seq < ?1) AND (?2 "
         "IS NULL OR actor = ?2) AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR target = "
         "?4) AND ts >= ?5 AND ts <= ?6 ORDER BY seq DESC LIMIT ?7",
+    /* organisation deletion (issue 4) */
+    [BW_STMT_ORG_SET_DELETED] =
+        "UPDATE bw_organisations SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
 };

@@ -274,6 +274,8 @@ enum bw_stmt {
     /* audit trail follow-up (issue 5): one organisation's events */
     BW_STMT_AUDIT_SEARCH_ORG, /* (before_seq|0, actor|NULL, action|NULL, target|NULL, since,
                                  until, limit, org) -> AUDIT_COLUMNS of that org, newest first */
+    /* organisation deletion (issue 4): hidden at once, purged after the grace period */
+    BW_STMT_ORG_SET_DELETED, /* (id, now) marks a live organisation deleted */
     BW_STMT__COUNT
 };
 

@@ -81,6 +81,9 @@ def t_matrix(api):
     for meth, pat in org_routes():
         if "/apikeys" in pat:  # the API-key routes of the tenants branch: apikey.manage
             continue
+        if (meth, pat) == ("DELETE", "/api/v1/orgs/{org}"):
+            continue  # would delete the matrix's organisation: test_records.py t_org_delete
+                      # checks org.manage for every role on an organisation of its own
         check((meth, pat) in declared, "route %s %s has no entry in ROUTES" % (meth, pat))
     w = tr.World(api)
     emails = {}

@@ -540,8 +540,44 @@ def t_rotate(w):
           "org keys left under an old version")
 
 
+def t_org_delete(w):
+    """DELETE /orgs/{org}: owners only (org.manage, with MFA); the tenant disappears at once,
+    its key and data are destroyed after the grace period (crypto-shredding)"""
+    api = w.api
+    emails = {}
+    for role in ("admin", "editor", "viewer", "auditor"):
+        emails[role] = w.cred[role][0]
+    org = w.org("owner", "Doomed " + secrets.token_hex(3))
+    for role in ("admin", "editor", "viewer", "auditor"):
+        w.member(org, "owner", emails[role], role)
+    base = coll(w, org, "owner", uname("doom"))
+    m = "ORGDELMARK" + secrets.token_hex(6)
+    rid = create(w, base, "editor", {"name": m})["id"]
+    path = "%s/%s" % (ORGS, org)
+    for role in ("admin", "editor", "viewer", "auditor"):
+        problem(api.call("DELETE", path, token=w.tok[role]), 403, what="%s deletes org" % role)
+    r = api.call("DELETE", path, token=w.tok["ownerb"])  # another tenant's owner
+    missing = api.call("DELETE", "%s/%s" % (ORGS, "0" * 26), token=w.tok["ownerb"])
+    check(comparable(r) == comparable(missing), "another owner learns the org exists")
+    r = api.call("DELETE", path, token=w.tok["owner"])
+    check(r.status == 202 and set(r.json()) == {"id", "deleted_at", "purge_after"},
+          "owner deletes: %d %r" % (r.status, r.body[:200]))
+    for role in ("owner", "editor"):
+        problem(api.call("GET", path, token=w.tok[role]), 404, what="deleted org, %s" % role)
+        problem(api.call("GET", "%s/%s" % (base, rid), token=w.tok[role]), 404,
+                what="record of a deleted org, %s" % role)
+    check(audit(api.srv, action="org.deleted", target=org), "org.deleted not audited")
+    deadline = time.monotonic() + RETENTION + 15
+    while time.monotonic() < deadline and not audit(api.srv, action="data.purged", target=org):
+        time.sleep(0.5)
+    check(audit(api.srv, action="data.purged", target=org), "the organisation was not purged")
+    check(not sql(api.srv, "SELECT org_id FROM %s WHERE org_id = ?" % kt(api.srv, "bw_org_keys"),
+                  (org,)), "the organisation key remains")
+    check(not sql(api.srv, "SELECT id FROM bw_records WHERE id = ?", (rid,)), "records remain")
+
+
 MAIN = [t_crud, t_tenants, t_marker, t_export, t_swap, t_restricted, t_lowering, t_paging,
-        t_purge, t_rotate]
+        t_purge, t_rotate, t_org_delete]
 
 
 def run_backend(name, pg_dir, results):
