@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -190,6 +191,9 @@ static enum bw_rc purge_orgs_fn(struct bw_tx *tx, void *arg)
     return rc;
 }
 
+/* set when a checkpoint after a purge could not complete (busy readers) */
+static _Atomic bool checkpoint_owed;
+
 enum bw_rc bw_retention_purge(struct bw_store *st, const struct bw_config *cfg, unsigned *purged)
 {
     struct purge_job *j = bw_calloc(1, sizeof(*j));
@@ -215,12 +219,14 @@ enum bw_rc bw_retention_purge(struct bw_store *st, const struct bw_config *cfg, 
             break;
     }
     bw_free(j);
-    if (rc == BW_OK && any) {
-        /* CONTROL: DATA-05, C6 - no page of a purged row or key stays in either WAL */
+    if (rc == BW_OK && (any || atomic_load(&checkpoint_owed))) {
+        /* CONTROL: DATA-05, C6 - no page of a purged row or key stays in either WAL;
+         * a checkpoint that readers kept from completing is owed to the next pass */
         enum bw_rc crc = bw_store_checkpoint(st);
+        atomic_store(&checkpoint_owed, crc != BW_OK && crc != BW_ERR_UNSUPPORTED);
         if (crc != BW_OK && crc != BW_ERR_UNSUPPORTED)
-            bw_log(BW_LOG_WARN, "retention.checkpoint", "checkpoint after purge: %s",
-                   bw_rc_str(crc));
+            bw_log(BW_LOG_WARN, "retention.checkpoint", "checkpoint after purge: %s (retried "
+                   "on the next pass)", bw_rc_str(crc));
     }
     if (rc == BW_OK)
         *purged = total;

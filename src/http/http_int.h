@@ -152,6 +152,7 @@ struct bw_req {
     bool started;              /* first access-handler call seen */
     bool close;                /* answer with Connection: close */
     int early_status;          /* error decided while reading the request */
+    bool discard_body;         /* early 413 within max_body: the body is read and dropped */
     char early_detail[160];
     struct bw_buf body;
     json_t *json;              /* parsed body, owned */

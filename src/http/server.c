@@ -458,6 +458,18 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
     size_t max = req->matched && req->match.route->max_body ? req->match.route->max_body
                                                             : cfg->max_body;
     req->body.max = max;
+    if (cl != NULL && bw_parse_u64(cl, UINT64_MAX, &len) == BW_OK && len > max &&
+        len <= cfg->max_body) {
+        /* over this route's limit but within the server's: read and drop the body,
+         * then answer 413 on a connection that stays usable. Answering first and
+         * closing on unread bytes makes the kernel reset the connection, and the
+         * client may lose the answer. */
+        req->discard_body = true;
+        set_early(req, 413, "request body larger than this resource accepts");
+        snprintf(req->early_detail, sizeof(req->early_detail),
+                 "request body larger than %zu bytes", max);
+        return false;
+    }
     if (cl != NULL && (bw_parse_u64(cl, UINT64_MAX, &len) != BW_OK || len > max)) {
         req->early_status = 413;
         req->close = true;
@@ -724,6 +736,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->status = 408;
         return *upload_data_size > 0 ? MHD_NO
                                      : send_problem(conn, req, 408, "request took too long");
+    }
+    if (*upload_data_size > 0 && req->discard_body) {
+        *upload_data_size = 0; /* counted against the declared length by libmicrohttpd */
+        return MHD_YES;
     }
     if (*upload_data_size > 0) {
         enum bw_rc rc = bw_buf_append(&req->body, upload_data, *upload_data_size);
