@@ -158,20 +158,60 @@ enum bw_rc bw_sign_verify(const uint8_t pk[BW_SIGN_PUBLIC_BYTES], const void *ms
 #define SEAL_CONTEXT "bwsecret" /* crypto_kdf_CONTEXTBYTES characters */
 #define SEAL_SUBKEY_ID 1
 
-/* Derives the sealing subkey into sodium_malloc memory (caller frees). */
-static enum bw_rc seal_key(const struct bw_keyring *kr, uint8_t **out)
+/* Derives subkey `id` of `context` from the master key into sodium_malloc
+ * memory of `n` bytes (caller frees). */
+static enum bw_rc derive_key(const struct bw_keyring *kr, const char *context, uint64_t id,
+                             size_t n, uint8_t **out)
 {
-    if (crypto_aead_aes256gcm_is_available() == 0)
-        return BW_ERR_UNSUPPORTED;
-    uint8_t *k = sodium_malloc(crypto_aead_aes256gcm_KEYBYTES);
+    uint8_t *k = sodium_malloc(n);
     if (k == NULL)
         return BW_ERR_NOMEM;
-    if (crypto_kdf_derive_from_key(k, crypto_aead_aes256gcm_KEYBYTES, SEAL_SUBKEY_ID,
-                                   SEAL_CONTEXT, kr->master) != 0) {
+    if (crypto_kdf_derive_from_key(k, n, id, context, kr->master) != 0) {
         sodium_free(k);
         return BW_ERR_CRYPTO;
     }
     *out = k;
+    return BW_OK;
+}
+
+/* The sealing subkey (caller frees). */
+static enum bw_rc seal_key(const struct bw_keyring *kr, uint8_t **out)
+{
+    if (crypto_aead_aes256gcm_is_available() == 0)
+        return BW_ERR_UNSUPPORTED;
+    return derive_key(kr, SEAL_CONTEXT, SEAL_SUBKEY_ID, crypto_aead_aes256gcm_KEYBYTES, out);
+}
+
+/* AES-256-GCM under `key` with a fresh random nonce: out = nonce || ct || tag.
+ * The one seal/open pair of this file (secrets, backups, record envelopes). */
+static enum bw_rc gcm_seal(const uint8_t *key, const void *aad, size_t aadlen,
+                           const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+                           size_t *out_len)
+{
+    unsigned long long clen = 0;
+    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
+        return BW_ERR_TOOBIG;
+    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
+    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len, aad, aadlen,
+                                      NULL, out, key) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
+    return BW_OK;
+}
+
+static enum bw_rc gcm_open(const uint8_t *key, const void *aad, size_t aadlen,
+                           const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
+                           size_t *out_len)
+{
+    unsigned long long mlen = 0;
+    if (len < BW_SEAL_OVERHEAD)
+        return BW_ERR_INVALID;
+    if (len - BW_SEAL_OVERHEAD > cap)
+        return BW_ERR_TOOBIG;
+    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
+                                      len - BW_SEAL_NONCE_BYTES, aad, aadlen, sealed, key) != 0)
+        return BW_ERR_CRYPTO;
+    *out_len = (size_t)mlen;
     return BW_OK;
 }
 
@@ -180,43 +220,28 @@ enum bw_rc bw_keyring_seal(const struct bw_keyring *kr, const char *aad, const u
 {
     _Static_assert(BW_SEAL_NONCE_BYTES == crypto_aead_aes256gcm_NPUBBYTES, "nonce size");
     _Static_assert(BW_SEAL_TAG_BYTES == crypto_aead_aes256gcm_ABYTES, "tag size");
-    uint8_t *key = NULL;
-    unsigned long long clen = 0;
     if (len > cap || cap - len < BW_SEAL_OVERHEAD)
         return BW_ERR_TOOBIG;
+    uint8_t *key = NULL;
     enum bw_rc rc = seal_key(kr, &key);
-    if (rc != BW_OK)
-        return rc;
-    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
-    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len,
-                                      (const unsigned char *)aad, strlen(aad), NULL, out,
-                                      key) != 0)
-        rc = BW_ERR_CRYPTO;
-    sodium_free(key);
     if (rc == BW_OK)
-        *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
+        rc = gcm_seal(key, aad, strlen(aad), plain, len, out, cap, out_len);
+    sodium_free(key);
     return rc;
 }
 
 enum bw_rc bw_keyring_open(const struct bw_keyring *kr, const char *aad, const uint8_t *sealed,
                            size_t len, uint8_t *plain, size_t cap, size_t *out_len)
 {
-    uint8_t *key = NULL;
-    unsigned long long mlen = 0;
     if (len < BW_SEAL_OVERHEAD)
         return BW_ERR_INVALID;
     if (len - BW_SEAL_OVERHEAD > cap)
         return BW_ERR_TOOBIG;
+    uint8_t *key = NULL;
     enum bw_rc rc = seal_key(kr, &key);
-    if (rc != BW_OK)
-        return rc;
-    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
-                                      len - BW_SEAL_NONCE_BYTES, (const unsigned char *)aad,
-                                      strlen(aad), sealed, key) != 0)
-        rc = BW_ERR_CRYPTO;
-    sodium_free(key);
     if (rc == BW_OK)
-        *out_len = (size_t)mlen;
+        rc = gcm_open(key, aad, strlen(aad), sealed, len, plain, cap, out_len);
+    sodium_free(key);
     return rc;
 }
 
@@ -285,46 +310,7 @@ struct bw_backup_key {
 
 static enum bw_rc backup_subkey(const struct bw_keyring *kr, uint64_t id, uint8_t **out)
 {
-    uint8_t *k = sodium_malloc(32);
-    if (k == NULL)
-        return BW_ERR_NOMEM;
-    if (crypto_kdf_derive_from_key(k, 32, id, BACKUP_CONTEXT, kr->master) != 0) {
-        sodium_free(k);
-        return BW_ERR_CRYPTO;
-    }
-    *out = k;
-    return BW_OK;
-}
-
-static enum bw_rc gcm_seal(const uint8_t *key, const void *aad, size_t aadlen,
-                           const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
-                           size_t *out_len)
-{
-    unsigned long long clen = 0;
-    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
-        return BW_ERR_TOOBIG;
-    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
-    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len, aad, aadlen,
-                                      NULL, out, key) != 0)
-        return BW_ERR_CRYPTO;
-    *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
-    return BW_OK;
-}
-
-static enum bw_rc gcm_open(const uint8_t *key, const void *aad, size_t aadlen,
-                           const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
-                           size_t *out_len)
-{
-    unsigned long long mlen = 0;
-    if (len < BW_SEAL_OVERHEAD)
-        return BW_ERR_INVALID;
-    if (len - BW_SEAL_OVERHEAD > cap)
-        return BW_ERR_TOOBIG;
-    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
-                                      len - BW_SEAL_NONCE_BYTES, aad, aadlen, sealed, key) != 0)
-        return BW_ERR_CRYPTO;
-    *out_len = (size_t)mlen;
-    return BW_OK;
+    return derive_key(kr, BACKUP_CONTEXT, id, 32, out);
 }
 
 void bw_backup_key_free(struct bw_backup_key *k)
@@ -640,38 +626,6 @@ static enum bw_rc master_key(const struct bw_keyring *kr, int v, uint8_t **out)
     return BW_OK;
 }
 
-/* AES-256-GCM with a fresh random nonce: out = nonce || ct || tag. */
-static enum bw_rc env_seal(const uint8_t *key, const void *aad, size_t aadlen,
-                           const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
-                           size_t *out_len)
-{
-    unsigned long long clen = 0;
-    if (len > cap || cap - len < BW_SEAL_OVERHEAD)
-        return BW_ERR_TOOBIG;
-    randombytes_buf(out, BW_SEAL_NONCE_BYTES);
-    if (crypto_aead_aes256gcm_encrypt(out + BW_SEAL_NONCE_BYTES, &clen, plain, len, aad, aadlen,
-                                      NULL, out, key) != 0)
-        return BW_ERR_CRYPTO;
-    *out_len = BW_SEAL_NONCE_BYTES + (size_t)clen;
-    return BW_OK;
-}
-
-static enum bw_rc env_open(const uint8_t *key, const void *aad, size_t aadlen,
-                           const uint8_t *sealed, size_t len, uint8_t *plain, size_t cap,
-                           size_t *out_len)
-{
-    unsigned long long mlen = 0;
-    if (len < BW_SEAL_OVERHEAD)
-        return BW_ERR_CRYPTO;
-    if (len - BW_SEAL_OVERHEAD > cap)
-        return BW_ERR_TOOBIG;
-    if (crypto_aead_aes256gcm_decrypt(plain, &mlen, NULL, sealed + BW_SEAL_NONCE_BYTES,
-                                      len - BW_SEAL_NONCE_BYTES, aad, aadlen, sealed, key) != 0)
-        return BW_ERR_CRYPTO;
-    *out_len = (size_t)mlen;
-    return BW_OK;
-}
-
 static size_t orgkey_aad(char out[DEK_AAD_MAX], const char *org_id, int v)
 {
     int n = snprintf(out, DEK_AAD_MAX, "bw-orgkey:v1:%s:%d", org_id, v);
@@ -694,7 +648,7 @@ static enum bw_rc wrap_new(const uint8_t *kek, const char *aad, size_t aadlen,
         return BW_ERR_NOMEM;
     randombytes_buf(k, ENV_KEY_BYTES);
     enum bw_rc rc =
-        env_seal(kek, aad, aadlen, k, ENV_KEY_BYTES, wrapped, BW_WRAPPED_KEY_BYTES, &n);
+        gcm_seal(kek, aad, aadlen, k, ENV_KEY_BYTES, wrapped, BW_WRAPPED_KEY_BYTES, &n);
     sodium_free(k);
     return rc == BW_OK && n != BW_WRAPPED_KEY_BYTES ? BW_ERR_INTERNAL : rc;
 }
@@ -708,7 +662,7 @@ static enum bw_rc unwrap(const uint8_t *kek, const char *aad, size_t aadlen,
     if (k == NULL)
         return BW_ERR_NOMEM;
     enum bw_rc rc =
-        env_open(kek, aad, aadlen, wrapped, BW_WRAPPED_KEY_BYTES, k, ENV_KEY_BYTES, &n);
+        gcm_open(kek, aad, aadlen, wrapped, BW_WRAPPED_KEY_BYTES, k, ENV_KEY_BYTES, &n);
     if (rc == BW_OK && n != ENV_KEY_BYTES)
         rc = BW_ERR_CRYPTO;
     if (rc != BW_OK) {
@@ -754,7 +708,7 @@ enum bw_rc bw_keyring_orgkey_rewrap(const struct bw_keyring *kr, const char *org
     if (rc == BW_OK)
         rc = master_key(kr, to, &kek);
     if (rc == BW_OK)
-        rc = env_seal(kek, a2, l2, ok, ENV_KEY_BYTES, out, BW_WRAPPED_KEY_BYTES, &n);
+        rc = gcm_seal(kek, a2, l2, ok, ENV_KEY_BYTES, out, BW_WRAPPED_KEY_BYTES, &n);
     sodium_free(kek);
     sodium_free(ok);
     return rc;
@@ -817,7 +771,7 @@ enum bw_rc bw_keyring_record_seal(const struct bw_keyring *kr, const struct bw_o
     size_t n = 0;
     enum bw_rc rc = datakey_open(kr, okr, record_id, dek, &k);
     if (rc == BW_OK)
-        rc = env_seal(k, aad, aadlen, plain, len, out, cap, &n);
+        rc = gcm_seal(k, aad, aadlen, plain, len, out, cap, &n);
     sodium_free(k);
     if (rc == BW_OK)
         *out_len = n;
@@ -833,7 +787,9 @@ enum bw_rc bw_keyring_record_open(const struct bw_keyring *kr, const struct bw_o
     size_t n = 0;
     enum bw_rc rc = datakey_open(kr, okr, record_id, dek, &k);
     if (rc == BW_OK)
-        rc = env_open(k, aad, aadlen, sealed, len, plain, cap, &n);
+        rc = gcm_open(k, aad, aadlen, sealed, len, plain, cap, &n);
+    if (rc == BW_ERR_INVALID)
+        rc = BW_ERR_CRYPTO; /* a stored body too short to be sealed: fails closed */
     sodium_free(k);
     if (rc == BW_OK)
         *out_len = n;

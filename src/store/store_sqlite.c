@@ -963,12 +963,37 @@ static enum bw_rc sq_changelog(void *impl, bw_store_change_fn fn, void *arg, cha
     return rc;
 }
 
+/* Copies the open database `src` into the file `dest` with the online backup
+ * API while writers go on; an SQLite code. *dst stays open for the caller
+ * (its error message), which closes it. */
+static int copy_database(sqlite3 *src, const char *dest, sqlite3 **dst)
+{
+    int r = sqlite3_open_v2(dest, dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (r != SQLITE_OK)
+        return r;
+    sqlite3_backup *b = sqlite3_backup_init(*dst, "main", src, "main");
+    r = b == NULL ? sqlite3_errcode(*dst) : sqlite3_backup_step(b, -1);
+    if (r == SQLITE_DONE)
+        r = SQLITE_OK;
+    int f = b != NULL ? sqlite3_backup_finish(b) : SQLITE_OK;
+    return r == SQLITE_OK ? f : r;
+}
+
+/* The answer of a failed copy_database, naming what and why. */
+static enum bw_rc copy_failed(int r, sqlite3 *src, sqlite3 *dst, const char *what,
+                              const char *path, char *why, size_t whylen)
+{
+    bw_why(why, whylen, "%s %s failed: %s", what, path,
+           dst != NULL ? sqlite3_errmsg(dst) : src != NULL ? sqlite3_errmsg(src)
+                                                           : sqlite3_errstr(r));
+    return map_err(r) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
+}
+
 static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, char *why,
                               size_t whylen)
 {
     struct sq_store *s = impl;
     sqlite3 *src = NULL, *dst = NULL;
-    sqlite3_backup *b = NULL;
     uint64_t seq = 0;
     enum bw_rc rc = prepare_file(dest, true, why, whylen);
     if (rc != BW_OK)
@@ -983,22 +1008,9 @@ static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
         writer_release(s);
     }
     if (r == SQLITE_OK)
-        r = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
-    if (r == SQLITE_OK) {
-        b = sqlite3_backup_init(dst, "main", src, "main");
-        r = b == NULL ? sqlite3_errcode(dst) : sqlite3_backup_step(b, -1);
-        if (r == SQLITE_DONE)
-            r = SQLITE_OK;
-        int f = b != NULL ? sqlite3_backup_finish(b) : SQLITE_OK;
-        if (r == SQLITE_OK)
-            r = f;
-    }
-    if (r != SQLITE_OK) {
-        bw_why(why, whylen, "snapshot of %s failed: %s", s->path,
-               dst != NULL ? sqlite3_errmsg(dst) : src != NULL ? sqlite3_errmsg(src)
-                                                               : sqlite3_errstr(r));
-        rc = map_err(r) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
-    }
+        r = copy_database(src, dest, &dst);
+    if (r != SQLITE_OK)
+        rc = copy_failed(r, src, dst, "snapshot of", s->path, why, whylen);
     sqlite3_close_v2(dst);
     sqlite3_close_v2(src);
     if (rc == BW_OK)
@@ -1095,7 +1107,6 @@ static enum bw_rc sq_keys_snapshot(void *impl, const char *dest, char *why, size
 {
     struct sq_store *s = impl;
     sqlite3 *src = NULL, *dst = NULL;
-    sqlite3_backup *b = NULL;
     enum bw_rc rc = prepare_file(dest, true, why, whylen);
     if (rc != BW_OK)
         return rc;
@@ -1103,22 +1114,9 @@ static enum bw_rc sq_keys_snapshot(void *impl, const char *dest, char *why, size
                             SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
                             NULL);
     if (r == SQLITE_OK)
-        r = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
-    if (r == SQLITE_OK) {
-        b = sqlite3_backup_init(dst, "main", src, "main");
-        r = b == NULL ? sqlite3_errcode(dst) : sqlite3_backup_step(b, -1);
-        if (r == SQLITE_DONE)
-            r = SQLITE_OK;
-        int f = b != NULL ? sqlite3_backup_finish(b) : SQLITE_OK;
-        if (r == SQLITE_OK)
-            r = f;
-    }
-    if (r != SQLITE_OK) {
-        bw_why(why, whylen, "copy of the key store %s failed: %s", s->keys_path,
-               dst != NULL ? sqlite3_errmsg(dst) : src != NULL ? sqlite3_errmsg(src)
-                                                               : sqlite3_errstr(r));
-        rc = map_err(r) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
-    }
+        r = copy_database(src, dest, &dst);
+    if (r != SQLITE_OK)
+        rc = copy_failed(r, src, dst, "copy of the key store", s->keys_path, why, whylen);
     sqlite3_close_v2(dst);
     sqlite3_close_v2(src);
     return rc;

@@ -21,36 +21,12 @@
 #include "incident/incident.h"
 #include "store/store.h"
 
-static char dir[256];
-static struct bw_store *st;
-static struct bw_config cfg;
-static const struct bw_audit_ctx actx = {.remote = "127.0.0.1", .request_id = "test"};
+#include "fixture.h"
 
 static int setup(void **state)
 {
-    char why[256], db[300];
-    struct bw_store_opts o = {.pool_size = 2, .busy_timeout_ms = 5000, .create = true};
-    int v = 0;
-    const char *pg = getenv("BW_TEST_PG_URL");
-    snprintf(dir, sizeof(dir), "/tmp/bw-test-incident-XXXXXX");
-    if (mkdtemp(dir) == NULL || bw_config_init(&cfg) != BW_OK)
-        return -1;
-    snprintf(db, sizeof(db), "%s/db", dir);
-    if (bw_store_open(pg != NULL && pg[0] ? pg : db, &o, &st, why, sizeof(why)) != BW_OK ||
-        bw_store_migrate(st, &v) != BW_OK)
-        return -1;
-    json_set_alloc_funcs(bw_malloc, bw_free);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[300];
-    bw_store_close(st);
-    bw_config_cleanup(&cfg);
-    bw_time_set_offset(0);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    (void)state;
+    return fixture_setup("incident");
 }
 
 static void test_response_windows(void **state)
