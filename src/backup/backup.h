@@ -91,10 +91,12 @@ BW_MUST_CHECK enum bw_rc bw_backup_prune(const struct bw_backup_env *env,
                                          char *why, size_t whylen);
 /* Restore drill (BCK-06..08): restores the latest point into a scratch
  * directory inside data_dir, opens it, checks integrity and row counts,
- * records RPO and RTO in the live store (audited), removes the scratch. */
+ * records RPO and RTO in the live store (audited), removes the scratch.
+ * PostgreSQL: `database` is the URL of an EMPTY scratch database (refused
+ * otherwise), emptied again after the drill. */
 BW_MUST_CHECK enum bw_rc bw_backup_drill(const struct bw_backup_env *env,
-                                         struct bw_backup_target *t, struct json_t **out,
-                                         char *why, size_t whylen);
+                                         struct bw_backup_target *t, const char *database,
+                                         struct json_t **out, char *why, size_t whylen);
 
 /* ---- inside `bulwark serve`: change log and schedule -------------------- */
 struct bw_backup_sched;

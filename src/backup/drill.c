@@ -92,7 +92,7 @@ static enum bw_rc record_fn(struct bw_tx *tx, void *arg)
 /* Store integrity, schema, row counts and the audit chain of the restored
  * directory (the same check as `bulwark --data-dir DIR audit verify`). */
 static enum bw_rc check_restored(const struct bw_backup_env *env, const char *dir,
-                                 struct counts *c, int *schema, struct bw_audit_report *rep,
+                                 const char *database, struct counts *c, int *schema, struct bw_audit_report *rep,
                                  char *why, size_t whylen)
 {
     char db[4096], pub[4096];
@@ -105,7 +105,10 @@ static enum bw_rc check_restored(const struct bw_backup_env *env, const char *di
                                   .syslog = ""};
     uint8_t pk[BW_SIGN_PUBLIC_BYTES];
     int want = 0;
-    enum bw_rc rc = bw_sys_path(db, sizeof(db), dir, "db/bulwark.db");
+    enum bw_rc rc = database != NULL
+                        ? (snprintf(db, sizeof(db), "%s", database) < (int)sizeof(db) ? BW_OK
+                                                                                       : BW_ERR_TOOBIG)
+                        : bw_sys_path(db, sizeof(db), dir, "db/bulwark.db");
     if (rc == BW_OK)
         rc = bw_sys_path(pub, sizeof(pub), dir, "keys/audit-signing.pub");
     if (rc == BW_OK)
@@ -288,8 +291,34 @@ static void remove_scratch(const char *dir)
 
 /* ---- the drill -------------------------------------------------------------------- */
 
+/* PostgreSQL drills restore into a scratch database that must be empty:
+ * that is also what keeps a drill away from the live database. */
+static enum bw_rc scratch_database(const struct bw_backup_env *env, const char *database,
+                                   char *why, size_t whylen)
+{
+    bool empty = false;
+    if (strcmp(bw_store_driver(env->store), "sqlite") == 0) {
+        if (database == NULL)
+            return BW_OK;
+        bw_why(why, whylen, "--database belongs to drills of PostgreSQL stores");
+        return BW_ERR_INVALID;
+    }
+    if (database == NULL) {
+        bw_why(why, whylen, "a drill of a PostgreSQL store restores into a scratch database: "
+               "give --database with the URL of an empty database (docs/RESTORE.md)");
+        return BW_ERR_INVALID;
+    }
+    enum bw_rc rc = bw_store_scratch_empty(database, &empty, why, whylen);
+    if (rc == BW_OK && !empty) {
+        bw_why(why, whylen, "the scratch database is not empty: a drill restores only into an "
+               "empty database");
+        rc = BW_ERR_EXISTS;
+    }
+    return rc;
+}
+
 enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_target *t,
-                           json_t **out, char *why, size_t whylen)
+                           const char *database, json_t **out, char *why, size_t whylen)
 {
     char scratch[4096], name[64], id[BW_ID_LEN + 1];
     json_t *restored = NULL;
@@ -297,15 +326,16 @@ enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_tar
     struct bw_audit_report rep = {0};
     int schema = 0;
     uint64_t t0 = bw_time_mono_ns(), t_restored = 0, t_checked = 0;
-    if (strcmp(bw_store_driver(env->store), "sqlite") != 0) {
-        bw_why(why, whylen, "the drill restores SQLite stores only; for PostgreSQL run 'backup "
-               "restore --database URL' into an empty database (docs/RESTORE.md)");
-        return BW_ERR_UNSUPPORTED;
+    enum bw_rc rc = scratch_database(env, database, why, whylen);
+    if (rc != BW_OK) {
+        (void)bw_backup_audit(env, "backup.failed", "drill", false,
+                              json_pack("{s:s}", "reason", why));
+        return rc;
     }
     bw_id_new(id);
     snprintf(name, sizeof(name), "backup/drill-%s", id);
-    enum bw_rc rc = bw_sys_path(scratch, sizeof(scratch), env->data_dir, name);
-    struct bw_restore_opts o = {.to = scratch, .at_ms = -1};
+    rc = bw_sys_path(scratch, sizeof(scratch), env->data_dir, name);
+    struct bw_restore_opts o = {.to = scratch, .at_ms = -1, .database = database};
     bool made = false;
     if (rc == BW_OK) {
         rc = bw_backup_restore(env, t, &o, &restored, why, whylen);
@@ -313,7 +343,7 @@ enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_tar
         t_restored = bw_time_mono_ns();
     }
     if (rc == BW_OK) {
-        rc = check_restored(env, scratch, &c, &schema, &rep, why, whylen);
+        rc = check_restored(env, scratch, database, &c, &schema, &rep, why, whylen);
         t_checked = bw_time_mono_ns();
     }
     if (rc == BW_OK)
@@ -321,6 +351,10 @@ enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_tar
     int64_t rto_ms = (int64_t)((bw_time_mono_ns() - t0) / 1000000);
     if (made)
         remove_scratch(scratch);
+    if (database != NULL && bw_store_scratch_wipe(database, why, whylen) != BW_OK) {
+        bw_log(BW_LOG_ERROR, "backup.drill", "cannot empty the scratch database: %s", why);
+        rc = rc == BW_OK ? BW_ERR_STORE : rc;
+    }
     if (rc == BW_OK) {
         int64_t point = json_integer_value(json_object_get(restored, "point_ms"));
         char now[21];

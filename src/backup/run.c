@@ -448,7 +448,7 @@ static bool log_eligible(const struct bw_backup_env *env, const struct bw_manife
 {
     return env->log != NULL && parent != NULL && parent->stream[0] != '\0' &&
            strcmp(parent->stream, bw_log_shipper_stream(env->log)) == 0 &&
-           strcmp(parent->store, "sqlite") == 0;
+           strcmp(parent->store, bw_store_driver(env->store)) == 0;
 }
 
 /* Fixed cut points of the change payload (it is not deduplicated). */

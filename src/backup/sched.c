@@ -211,15 +211,19 @@ void bw_backup_sched_stop(struct bw_backup_sched *s)
 static enum bw_rc start_log(struct bw_backup_sched *s)
 {
     char why[512] = "";
-    if (strcmp(bw_store_driver(s->store), "sqlite") != 0 || s->log_ms <= 0)
-        return BW_OK; /* PostgreSQL: no change log (docs/BACKUP-FORMAT.md) */
+    if (s->log_ms <= 0)
+        return BW_OK;
     enum bw_rc rc = bw_log_shipper_create(s->kr, s->t, &s->log);
     if (rc == BW_OK)
         rc = bw_store_changelog(s->store, bw_log_shipper_enqueue, s->log, why, sizeof(why));
     if (rc != BW_OK) {
         bw_log_shipper_free(s->log);
         s->log = NULL;
-        return rc;
+        if (rc != BW_ERR_BUSY)
+            return rc;
+        /* PostgreSQL: another serve ships this database's log; backups go on */
+        bw_log(BW_LOG_WARN, "backup.log", "no change log in this process: %s", why);
+        return BW_OK;
     }
     if (why[0] != '\0')
         bw_log(BW_LOG_WARN, "backup.log", "%s", why);

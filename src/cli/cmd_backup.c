@@ -320,7 +320,7 @@ enum bw_rc bw_cmd_backup(struct bw_cli *cli, int argc, char **argv)
         rc = bw_backup_restore(&b.env, b.t, &ro, &res, why, sizeof(why));
         break;
     case 4:
-        rc = bw_backup_drill(&b.env, b.t, &res, why, sizeof(why));
+        rc = bw_backup_drill(&b.env, b.t, o.database, &res, why, sizeof(why));
         break;
     default:
         rc = bw_backup_prune(&b.env, b.t, &res, why, sizeof(why));

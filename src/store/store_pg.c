@@ -22,13 +22,12 @@
  * trip) and a failure rolls back to it: callers see the same semantics on
  * both drivers.
  */
-#include "store/store_int.h"
+#include "store/store_pg_int.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -70,6 +69,8 @@ struct pg_store {
     uint64_t commits;
     uint64_t waits;
     bool sync_ready;
+    struct pg_log *log; /* the change log while `serve` ships it */
+    bool replayed;      /* change-log records were applied: resync sequences */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -194,6 +195,16 @@ static enum bw_rc exec_simple(PGconn *conn, const char *sql, const char *what)
     return rc;
 }
 
+enum bw_rc bw_pg_exec(PGconn *conn, const char *sql, const char *what)
+{
+    return exec_simple(conn, sql, what);
+}
+
+enum bw_rc bw_pg_map_error(const PGresult *res, const char *what)
+{
+    return map_error(res, what);
+}
+
 /* ---- URL policy ------------------------------------------------------------ */
 
 /* True when every host of a comma-separated list is a unix socket directory. */
@@ -301,6 +312,14 @@ static enum bw_rc conn_open(const struct pg_store *st, struct pg_conn *c, char *
     return BW_OK;
 }
 
+enum bw_rc bw_pg_connect(const struct pg_store *st, PGconn **out, char *why, size_t whylen)
+{
+    struct pg_conn c = {0};
+    enum bw_rc rc = conn_open(st, &c, why, whylen);
+    *out = rc == BW_OK ? c.conn : NULL;
+    return rc;
+}
+
 /* Makes a borrowed connection usable: reconnects a dropped one, resets a
  * broken one. */
 static enum bw_rc conn_ready(const struct pg_store *st, struct pg_conn *c)
@@ -376,6 +395,10 @@ static void pg_close(void *impl)
     struct pg_store *st = impl;
     if (st == NULL)
         return;
+    bw_pg_log_stop(st->log);
+    if (st->replayed && st->conns != NULL && st->conns[0].conn != NULL &&
+        exec_simple(st->conns[0].conn, "SELECT bw_changelog_resync()", "sequence resync") != BW_OK)
+        bw_log(BW_LOG_ERROR, "store.pg", "cannot move the sequences past the replayed rows");
     for (unsigned i = 0; st->conns != NULL && i < st->n; i++)
         PQfinish(st->conns[i].conn);
     if (st->sync_ready) {
@@ -1107,8 +1130,7 @@ static void pg_stats(void *impl, struct bw_store_stats *out)
  * pg_restore loads it into an empty database. Both tools get the connection
  * parameters through PG* environment variables built by libpq's own URL
  * parser, so the password never appears on a command line (visible in
- * /proc to every local user). No change log on PostgreSQL (issue 6 note):
- * point-in-time recovery there belongs to WAL archiving by the server. */
+ * /proc to every local user). The change log is store_pg_log.c's. */
 
 extern char **environ;
 
@@ -1192,11 +1214,17 @@ static enum bw_rc run_tool(char *const argv[], char **env, char *why, size_t why
     return BW_OK;
 }
 
+/* With the change log running, the dump shares the snapshot of a
+ * REPEATABLE READ transaction in which the log delivered exactly what that
+ * snapshot sees: *log_seq is exact, as on SQLite. The log's own tables are
+ * dumped empty (their rows belong to this database's stream). */
 static enum bw_rc pg_snapshot(void *impl, const char *dest, uint64_t *log_seq, char *why,
                               size_t whylen)
 {
     struct pg_store *s = impl;
-    char **env = NULL, dbname[256] = "";
+    char **env = NULL, dbname[256] = "", snap[128] = "", snaparg[160] = "";
+    PGconn *pin = NULL;
+    uint64_t seq = 0;
     int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         bw_why(why, whylen, "cannot create %s: %s", dest, strerror(errno));
@@ -1204,21 +1232,55 @@ static enum bw_rc pg_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
     }
     close(fd);
     enum bw_rc rc = tool_env(s->target, &env, dbname, sizeof(dbname));
+    if (rc == BW_OK && s->log != NULL) {
+        rc = bw_pg_connect(s, &pin, why, whylen);
+        if (rc == BW_OK && (rc = bw_pg_log_pin(s->log, pin, snap, sizeof(snap), &seq)) != BW_OK)
+            bw_why(why, whylen, "cannot pin the snapshot's change-log position");
+        snprintf(snaparg, sizeof(snaparg), "--snapshot=%s", snap);
+    }
     if (rc == BW_OK) {
         /* decision C6: the key schema is never part of a data backup */
-        char *argv[] = {"pg_dump",  "--format=custom", "--compress=0",
-                        "--no-owner", "--no-acl",      "--exclude-schema=bulwark_keys",
-                        "--file",   (char *)dest,      NULL};
+        char *argv[] = {"pg_dump",
+                        "--format=custom",
+                        "--compress=0",
+                        "--no-owner",
+                        "--no-acl",
+                        "--exclude-schema=bulwark_keys",
+                        "--exclude-table-data=bw_changelog",
+                        "--exclude-table-data=bw_changelog_commit",
+                        "--file",
+                        (char *)dest,
+                        snap[0] != '\0' ? snaparg : NULL,
+                        NULL};
         rc = run_tool(argv, env, why, whylen);
     }
+    PQfinish(pin); /* ends the pinned transaction after the dump */
     env_free(env);
     if (rc == BW_OK)
-        *log_seq = 0;
+        *log_seq = seq;
     return rc;
 }
 
-static enum bw_rc pg_load_snapshot(const char *target, const char *snapshot, char *why,
-                                   size_t whylen)
+/* The capture triggers travel in a dump taken while the log ran; a loaded
+ * copy starts without them (its own `serve` installs them again). */
+static enum bw_rc drop_capture(const char *target, char *why, size_t whylen)
+{
+    struct pg_store tmp = {.target = (char *)target};
+    PGconn *conn = NULL;
+    enum bw_rc rc = bw_pg_connect(&tmp, &conn, why, whylen);
+    if (rc == BW_OK)
+        rc = exec_simple(conn,
+                         "DO $$ BEGIN IF to_regproc('bw_changelog_install') IS NOT NULL THEN "
+                         "PERFORM bw_changelog_install(false); END IF; END $$",
+                         "log uninstall");
+    if (rc != BW_OK && why[0] == '\0')
+        bw_why(why, whylen, "cannot drop the change-log triggers of the restored database");
+    PQfinish(conn);
+    return rc;
+}
+
+static enum bw_rc restore_dump(const char *target, const char *snapshot, char *why,
+                               size_t whylen)
 {
     char **env = NULL, dbname[256] = "";
     enum bw_rc rc = tool_env(target, &env, dbname, sizeof(dbname));
@@ -1229,6 +1291,107 @@ static enum bw_rc pg_load_snapshot(const char *target, const char *snapshot, cha
         rc = run_tool(argv, env, why, whylen);
     }
     env_free(env);
+    return rc;
+}
+
+static enum bw_rc pg_load_snapshot(const char *target, const char *snapshot, char *why,
+                                   size_t whylen)
+{
+    enum bw_rc rc = restore_dump(target, snapshot, why, whylen);
+    return rc == BW_OK ? drop_capture(target, why, whylen) : rc;
+}
+
+/* ---- scratch databases of the drill ------------------------------------------ */
+
+#define PG_SCRATCH_OBJECTS_SQL                                                                     \
+    "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace "    \
+    "AND relkind IN ('r', 'p', 'S', 'v', 'm')) + (SELECT count(*) FROM pg_proc WHERE "             \
+    "pronamespace = current_schema()::regnamespace) + (SELECT count(*) FROM pg_namespace WHERE "   \
+    "nspname = 'bulwark_keys')"
+
+#define PG_SCRATCH_WIPE_SQL                                                                        \
+    "DROP SCHEMA IF EXISTS bulwark_keys CASCADE; DO $$ DECLARE r RECORD; BEGIN "                   \
+    "FOR r IN SELECT oid::regclass AS o FROM pg_class WHERE relnamespace = "                       \
+    "current_schema()::regnamespace AND relkind IN ('r', 'p') LOOP "                               \
+    "EXECUTE format('DROP TABLE IF EXISTS %s CASCADE', r.o); END LOOP; "                           \
+    "FOR r IN SELECT oid::regclass AS o FROM pg_class WHERE relnamespace = "                       \
+    "current_schema()::regnamespace AND relkind = 'S' LOOP "                                       \
+    "EXECUTE format('DROP SEQUENCE IF EXISTS %s CASCADE', r.o); END LOOP; "                        \
+    "FOR r IN SELECT oid::regprocedure AS o FROM pg_proc WHERE pronamespace = "                    \
+    "current_schema()::regnamespace LOOP "                                                         \
+    "EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', r.o); END LOOP; END $$"
+
+static enum bw_rc scratch_conn(const char *target, PGconn **conn, char *why, size_t whylen)
+{
+    const char *mode = NULL;
+    enum bw_rc rc = check_url(target, &mode, why, whylen);
+    if (rc != BW_OK)
+        return rc;
+    struct pg_store tmp = {.target = (char *)target};
+    return bw_pg_connect(&tmp, conn, why, whylen);
+}
+
+enum bw_rc bw_store_scratch_empty(const char *target, bool *empty, char *why, size_t whylen)
+{
+    PGconn *conn = NULL;
+    char n[32] = "";
+    enum bw_rc rc = scratch_conn(target, &conn, why, whylen);
+    if (rc == BW_OK)
+        rc = query_value(conn, PG_SCRATCH_OBJECTS_SQL, 0, NULL, n, sizeof(n));
+    if (rc == BW_OK)
+        *empty = strcmp(n, "0") == 0;
+    else if (why[0] == '\0')
+        bw_why(why, whylen, "cannot inspect the scratch database");
+    PQfinish(conn);
+    return rc;
+}
+
+enum bw_rc bw_store_scratch_wipe(const char *target, char *why, size_t whylen)
+{
+    PGconn *conn = NULL;
+    enum bw_rc rc = scratch_conn(target, &conn, why, whylen);
+    if (rc == BW_OK)
+        rc = exec_simple(conn, "BEGIN; " PG_SCRATCH_WIPE_SQL "; COMMIT", "scratch wipe");
+    if (rc != BW_OK && why[0] == '\0')
+        bw_why(why, whylen, "cannot empty the scratch database");
+    PQfinish(conn);
+    return rc;
+}
+
+/* ---- the change log (store_pg_log.c) ------------------------------------------ */
+
+static enum bw_rc pg_changelog(void *impl, bw_store_change_fn fn, void *arg, char *why,
+                               size_t whylen)
+{
+    struct pg_store *s = impl;
+    bw_pg_log_stop(s->log);
+    s->log = NULL;
+    return fn != NULL ? bw_pg_log_start(s, fn, arg, &s->log, why, whylen) : BW_OK;
+}
+
+static enum bw_rc pg_changelog_sync(void *impl)
+{
+    struct pg_store *s = impl;
+    return s->log != NULL ? bw_pg_log_sync(s->log) : BW_OK;
+}
+
+static enum bw_rc pg_apply_changes(void *impl, const void *data, size_t len)
+{
+    struct pg_store *s = impl;
+    struct pg_conn *c = NULL;
+    enum bw_rc rc = pool_get(s, &c);
+    if (rc != BW_OK)
+        return rc;
+    rc = tx_begin(s, c, "BEGIN");
+    if (rc == BW_OK)
+        rc = bw_pg_log_apply(c->conn, data, len);
+    if (rc == BW_OK)
+        rc = tx_commit(c);
+    else
+        (void)exec_simple(c->conn, "ROLLBACK", "rollback");
+    if (rc == BW_OK)
+        s->replayed = true;
+    pool_put(s, c, rc == BW_OK);
     return rc;
 }
 
@@ -1258,7 +1421,7 @@ static enum bw_rc pg_keys_snapshot(void *impl, const char *dest, char *why, size
 static enum bw_rc pg_keys_load(const char *target, const char *snapshot, char *why,
                                size_t whylen)
 {
-    return pg_load_snapshot(target, snapshot, why, whylen);
+    return restore_dump(target, snapshot, why, whylen);
 }
 
 const struct bw_store_ops bw_store_pg_ops = {
@@ -1280,6 +1443,9 @@ const struct bw_store_ops bw_store_pg_ops = {
     .row_blob = pg_row_blob,
     .snapshot = pg_snapshot,
     .load_snapshot = pg_load_snapshot,
+    .changelog = pg_changelog,
+    .apply_changes = pg_apply_changes,
+    .changelog_sync = pg_changelog_sync,
     .keys_snapshot = pg_keys_snapshot,
     .keys_load = pg_keys_load,
 };
