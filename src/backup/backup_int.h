@@ -205,10 +205,13 @@ BW_MUST_CHECK enum bw_rc bw_log_record_append(struct bw_buf *b, uint64_t seq, in
 BW_MUST_CHECK enum bw_rc bw_log_record_next(const uint8_t *p, size_t len, size_t *pos,
                                             struct bw_log_rec *r);
 
-/* the shipper: the store's change callback queues, the scheduler ships */
-struct bw_log_shipper;
+/* the shipper: the store's change callback queues, the scheduler ships.
+ * commit_times: the store stamps records with their commit times and sends
+ * watermarks (seq 0; PostgreSQL), so records keep the store's stamps and a
+ * head never claims past the last watermark; otherwise (SQLite) records are
+ * stamped here, under the queue lock. */
 BW_MUST_CHECK enum bw_rc bw_log_shipper_create(const struct bw_keyring *kr,
-                                               struct bw_backup_target *t,
+                                               struct bw_backup_target *t, bool commit_times,
                                                struct bw_log_shipper **out);
 void bw_log_shipper_free(struct bw_log_shipper *s);
 void bw_log_shipper_enqueue(void *arg, uint64_t seq, int64_t ts_ms, const void *data,

@@ -510,6 +510,9 @@ struct bw_log_shipper {
     uint64_t shipped_seq;
     int64_t last_ok_ms;
     bool gap; /* a gap was queued: the scheduler re-bases with a backup */
+    bool commit_times;   /* keep the store's stamps (see bw_log_shipper_create) */
+    int64_t complete_ms; /* commit_times: every commit stamped before it is queued */
+    int64_t last_ts;     /* stamps never go back */
 };
 
 bool bw_log_shipper_take_gap(struct bw_log_shipper *s)
@@ -525,9 +528,19 @@ void bw_log_shipper_enqueue(void *arg, uint64_t seq, int64_t ts_ms, const void *
                             size_t len)
 {
     struct bw_log_shipper *s = arg;
-    (void)ts_ms; /* stamped under the lock instead: see the file comment */
     pthread_mutex_lock(&s->mu);
-    int64_t ts = bw_time_now_ms();
+    if (seq == 0) { /* a watermark, no record */
+        if (s->commit_times && ts_ms > s->complete_ms)
+            s->complete_ms = ts_ms;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    /* SQLite: stamped under the lock (see the file comment); PostgreSQL: the
+     * commit time, which the watermarks keep behind every head */
+    int64_t ts = s->commit_times ? ts_ms : bw_time_now_ms();
+    if (ts < s->last_ts)
+        ts = s->last_ts;
+    s->last_ts = ts;
     size_t before = s->queue.len;
     if (data == NULL)
         s->gap = true;
@@ -546,12 +559,13 @@ void bw_log_shipper_enqueue(void *arg, uint64_t seq, int64_t ts_ms, const void *
 }
 
 enum bw_rc bw_log_shipper_create(const struct bw_keyring *kr, struct bw_backup_target *t,
-                                 struct bw_log_shipper **out)
+                                 bool commit_times, struct bw_log_shipper **out)
 {
     struct bw_log_shipper *s = bw_calloc(1, sizeof(*s));
     if (s == NULL)
         return BW_ERR_NOMEM;
     s->kr = kr;
+    s->commit_times = commit_times;
     s->t = t;
     bw_id_new(s->stream);
     pthread_mutex_init(&s->mu, NULL);
@@ -585,6 +599,10 @@ enum bw_rc bw_log_shipper_ship(struct bw_log_shipper *s, int64_t *lag_ms, char *
     enum bw_rc rc = BW_OK;
     pthread_mutex_lock(&s->mu);
     int64_t until = bw_time_now_ms() - 1; /* later stamps are >= now: next segment */
+    if (s->commit_times && until >= s->complete_ms)
+        until = s->complete_ms - 1; /* later records are stamped >= the watermark */
+    if (until < s->last_ok_ms)
+        until = s->last_ok_ms; /* a head never moves back */
     if (s->queue.len > 0)
         rc = bw_buf_append(&s->pending, s->queue.data, s->queue.len);
     if (rc == BW_OK && s->queue.len > 0) {

@@ -213,7 +213,8 @@ static enum bw_rc start_log(struct bw_backup_sched *s)
     char why[512] = "";
     if (s->log_ms <= 0)
         return BW_OK;
-    enum bw_rc rc = bw_log_shipper_create(s->kr, s->t, &s->log);
+    bool commit_times = strcmp(bw_store_driver(s->store), "sqlite") != 0;
+    enum bw_rc rc = bw_log_shipper_create(s->kr, s->t, commit_times, &s->log);
     if (rc == BW_OK)
         rc = bw_store_changelog(s->store, bw_log_shipper_enqueue, s->log, why, sizeof(why));
     if (rc != BW_OK) {

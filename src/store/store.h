@@ -388,17 +388,21 @@ BW_MUST_CHECK enum bw_rc bw_store_meta_get(struct bw_tx *tx, const char *key, st
 BW_MUST_CHECK enum bw_rc bw_store_snapshot(struct bw_store *st, const char *dest,
                                            uint64_t *log_seq, char *why, size_t whylen);
 
-/* Receives one committed change set (SQLite session-extension changeset) in
+/* Receives one committed change set (SQLite: a session-extension changeset;
+ * PostgreSQL: one transaction's row images as JSON, store_pg_log.c) in
  * commit order: seq increases by one per commit batch that changed rows;
  * ts_ms is the commit time. data == NULL with len == 0 reports a gap: a
  * commit by another connection (another process) that the log did not see.
- * Called on the writer thread right after the commit; must only copy and
+ * seq == 0 (data NULL) is a watermark, not a record: every commit stamped
+ * before ts_ms has been handed over (PostgreSQL, whose records carry the
+ * server's commit times; SQLite sends none). Called on the writer thread
+ * right after the commit (PostgreSQL: the log's poller); must only copy and
  * return, never call back into the store. */
 typedef void (*bw_store_change_fn)(void *arg, uint64_t seq, int64_t ts_ms, const void *data,
                                    size_t len);
-/* Starts (fn != NULL) or stops (fn == NULL) the change log. SQLite only;
- * BW_ERR_UNSUPPORTED on PostgreSQL. Tables without a PRIMARY KEY are not
- * logged (the session extension needs one); `why` names them as a warning. */
+/* Starts (fn != NULL) or stops (fn == NULL) the change log. Tables without
+ * a PRIMARY KEY are not logged; `why` names them as a warning. PostgreSQL:
+ * BW_ERR_BUSY when another process ships this database's log. */
 BW_MUST_CHECK enum bw_rc bw_store_changelog(struct bw_store *st, bw_store_change_fn fn,
                                             void *arg, char *why, size_t whylen);
 /* Applies one change set produced by the change log (restore only). Rows

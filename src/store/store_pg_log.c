@@ -36,6 +36,14 @@
     "'r', c.img) ORDER BY c.id) FROM bw_changelog c WHERE c.xid = m.xid), '[]')::text "            \
     "FROM bw_changelog_commit m WHERE m.seq > $1 ORDER BY m.seq LIMIT " LOG_BATCH
 
+/* Waits for the transaction drawing a commit number, if any, and reads the
+ * clock while holding the commit lock (released at the statement's end):
+ * every commit stamped before that time is visible to the next statement,
+ * every later one is stamped after it. */
+#define LOG_WATERMARK_SQL                                                                          \
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT "                               \
+    "FROM (SELECT pg_advisory_xact_lock(7163425625707669351)) AS l"
+
 #define LOG_PRUNE_SQL                                                                              \
     "DELETE FROM bw_changelog c USING bw_changelog_commit m WHERE c.xid = m.xid AND m.seq <= $1"
 #define LOG_PRUNE_COMMITS_SQL "DELETE FROM bw_changelog_commit WHERE seq <= $1"
@@ -55,6 +63,9 @@ struct pg_log {
 };
 
 /* ---- delivery ------------------------------------------------------------------- */
+
+static enum bw_rc query_one(PGconn *conn, const char *sql, const char *what, char *out,
+                            size_t cap);
 
 static enum bw_rc parse_i64(const char *s, int64_t *out)
 {
@@ -136,7 +147,15 @@ static enum bw_rc poll_locked(struct pg_log *l)
         bw_log(BW_LOG_ERROR, "store.pg", "the change log's connection was lost");
         return BW_ERR_STORE;
     }
-    enum bw_rc rc = deliver_all(l, l->conn);
+    char mark[24] = "";
+    int64_t watermark = 0;
+    enum bw_rc rc = query_one(l->conn, LOG_WATERMARK_SQL, "log watermark", mark, sizeof(mark));
+    if (rc == BW_OK)
+        rc = parse_i64(mark, &watermark);
+    if (rc == BW_OK)
+        rc = deliver_all(l, l->conn);
+    if (rc == BW_OK)
+        l->fn(l->arg, 0, watermark, NULL, 0); /* everything stamped before it is delivered */
     if (rc == BW_OK)
         rc = prune(l);
     return rc;

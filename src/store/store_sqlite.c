@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { MAX_BATCH = 128 };
@@ -989,12 +990,64 @@ static enum bw_rc copy_failed(int r, sqlite3 *src, sqlite3 *dst, const char *wha
     return map_err(r) == BW_ERR_IO ? BW_ERR_IO : BW_ERR_STORE;
 }
 
+/* Copies the first `size` bytes of the file `from` into the new file `to`
+ * inside the kernel; false when it cannot (the caller falls back). The copy
+ * runs in a child process: closing a descriptor of the database file in
+ * this process would drop every POSIX lock SQLite holds on it here, and
+ * another process could then take the write-ahead log away from under our
+ * connections. The child makes system calls only, then _exit()s. */
+static bool copy_bytes(const char *from, const char *to, off_t size)
+{
+    int status = 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        int out = open(to, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+        bool ok = in >= 0 && out >= 0;
+        for (off_t done = 0; ok && done < size;) {
+            ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(size - done), 0);
+            ok = n > 0;
+            done += ok ? n : 0;
+        }
+        if (!ok && out >= 0 && ftruncate(out, 0) != 0)
+            _exit(2);
+        _exit(ok ? 0 : 1);
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return false;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Whether the write-ahead log beside the database is empty (or absent). */
+static bool wal_empty(const char *db)
+{
+    char wal[4096];
+    struct stat st;
+    if (snprintf(wal, sizeof(wal), "%s-wal", db) >= (int)sizeof(wal))
+        return false;
+    return lstat(wal, &st) == 0 ? S_ISREG(st.st_mode) && st.st_size == 0 : errno == ENOENT;
+}
+
+/* The read snapshot is pinned between two commit batches, right after a
+ * TRUNCATE checkpoint. When the checkpoint emptied the write-ahead log and it
+ * is still empty once the read transaction holds its snapshot, that snapshot
+ * is the database file alone: SQLite then reads it through read-lock 0, and
+ * no checkpoint may write into the file while such a reader lives. The file's
+ * bytes are copied in the kernel (no page-by-page copy through SQLite).
+ * Otherwise (readers kept the log, another process wrote in between, a
+ * kernel without copy_file_range) the online backup API copies the pages. */
 static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, char *why,
                               size_t whylen)
 {
     struct sq_store *s = impl;
     sqlite3 *src = NULL, *dst = NULL;
     uint64_t seq = 0;
+    int ck = SQLITE_ERROR, wal_frames = -1, backfilled = -1;
+    struct stat fst;
     enum bw_rc rc = prepare_file(dest, true, why, whylen);
     if (rc != BW_OK)
         return rc;
@@ -1003,16 +1056,21 @@ static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
                             NULL);
     if (r == SQLITE_OK) {
         writer_hold(s); /* pin the read snapshot between two commit batches */
+        ck = sqlite3_wal_checkpoint_v2(s->writer.db, "main", SQLITE_CHECKPOINT_TRUNCATE,
+                                       &wal_frames, &backfilled);
         r = sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
         seq = s->log_seq;
         writer_release(s);
     }
-    if (r == SQLITE_OK)
+    bool whole_file = r == SQLITE_OK && ck == SQLITE_OK && wal_frames == 0 &&
+                      wal_empty(s->path) && stat(s->path, &fst) == 0 &&
+                      copy_bytes(s->path, dest, fst.st_size);
+    if (r == SQLITE_OK && !whole_file)
         r = copy_database(src, dest, &dst);
     if (r != SQLITE_OK)
         rc = copy_failed(r, src, dst, "snapshot of", s->path, why, whylen);
     sqlite3_close_v2(dst);
-    sqlite3_close_v2(src);
+    sqlite3_close_v2(src); /* ends the read transaction: after the copy */
     if (rc == BW_OK)
         *log_seq = seq;
     return rc;

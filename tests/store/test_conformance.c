@@ -296,6 +296,8 @@ struct collector {
 static void collect(void *arg, uint64_t seq, int64_t ts_ms, const void *data, size_t len)
 {
     struct collector *c = arg;
+    if (seq == 0)
+        return; /* a watermark */
     pthread_mutex_lock(&c->mu);
     if (data == NULL) {
         c->gap = true;
