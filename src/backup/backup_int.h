@@ -233,6 +233,15 @@ void bw_files_release(struct bw_file_src *v, size_t n); /* accepts NULL */
 BW_MUST_CHECK enum bw_rc bw_files_install(const char *dir, const struct bw_manifest *m,
                                           const uint8_t *plain, int64_t keep_seq,
                                           uint64_t *dropped, char *why, size_t whylen);
+/* The archives the restored store st lists that m does not carry (made
+ * after the backup and reached by replaying the change log, or a backup of
+ * format 1 or 2) are copied from live_dir (may be NULL) when it holds them
+ * as regular files; verify then checks each against the index's file hash.
+ * The others are appended to `missing` (a JSON array) by name. */
+BW_MUST_CHECK enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m,
+                                           const char *live_dir, const char *dir,
+                                           uint64_t *copied, struct json_t *missing,
+                                           char *why, size_t whylen);
 /* Removes what bw_files_install (and restore) may have left in dir. */
 void bw_files_remove(const char *dir);
 

@@ -11,7 +11,11 @@
  * refused (O_NOFOLLOW, fstat), other names (temporaries) are skipped.
  * Writing (restore): only names the manifest parser accepted, into the new
  * directory, 0600 files in 0700 directories, durably; checkpoints.jsonl
- * keeps only the lines that name events of the restored chain.
+ * keeps only the lines that name events of the restored chain. Archives the
+ * restored store lists beyond what the backup carries (written after it and
+ * reached by replaying the change log, or a backup of format 1 or 2) are
+ * copied from the live data directory when it holds them; verify checks
+ * each against the file hash the index records.
  *
  * Trusts: the manifest's names only after bw_files_name_ok (no '/', no
  * '..': a name can only ever land in DATA/audit/ or DATA/audit/archive/).
@@ -25,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +290,113 @@ enum bw_rc bw_files_install(const char *dir, const struct bw_manifest *m, const 
     bw_buf_free(&ck, false);
     if (rc == BW_OK)
         *dropped = gone;
+    return rc;
+}
+
+/* ---- archives the backup does not carry ------------------------------------------ */
+
+struct wanted {
+    const struct bw_manifest *m;
+    char **v;
+    size_t n, cap;
+};
+
+static int file_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct bw_mfile *)elem)->name);
+}
+
+static enum bw_rc want(void *arg, const char *file, int64_t first_seq, int64_t last_seq)
+{
+    struct wanted *w = arg;
+    (void)first_seq;
+    (void)last_seq;
+    if (w->m->nfiles > 0 &&
+        bsearch(file, w->m->files, w->m->nfiles, sizeof(*w->m->files), file_cmp) != NULL)
+        return BW_OK; /* in the backup */
+    if (w->n == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 16;
+        char **nv = bw_realloc(w->v, nc * sizeof(*nv));
+        if (nv == NULL)
+            return BW_ERR_NOMEM;
+        w->v = nv;
+        w->cap = nc;
+    }
+    if ((w->v[w->n] = bw_strdup(file)) == NULL)
+        return BW_ERR_NOMEM;
+    w->n++;
+    return BW_OK;
+}
+
+/* Copies live_dir/audit/archive/name into dir (a regular file only);
+ * BW_ERR_NOTFOUND when the live directory does not hold it. */
+static enum bw_rc copy_live(const char *live_dir, const char *dir, const char *name, char *why,
+                            size_t whylen)
+{
+    char src[4096], dst[4096], rel[128];
+    struct stat st;
+    void *map = MAP_FAILED;
+    snprintf(rel, sizeof(rel), "audit/archive/%s", name);
+    if (bw_sys_path(src, sizeof(src), live_dir, rel) != BW_OK ||
+        bw_sys_path(dst, sizeof(dst), dir, rel) != BW_OK)
+        return BW_ERR_TOOBIG;
+    int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return BW_ERR_NOTFOUND;
+    }
+    enum bw_rc rc = BW_OK;
+    if (st.st_size > 0 &&
+        (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        bw_why(why, whylen, "cannot read %s: %s", src, strerror(errno));
+        rc = BW_ERR_IO;
+    }
+    close(fd);
+    if (rc == BW_OK)
+        rc = make_dir(dir, "audit", why, whylen);
+    if (rc == BW_OK)
+        rc = make_dir(dir, "audit/archive", why, whylen);
+    if (rc == BW_OK)
+        rc = bw_sys_write_private(dst, map != MAP_FAILED ? map : "", (size_t)st.st_size, false,
+                                  why, whylen);
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)st.st_size);
+    return rc;
+}
+
+enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m,
+                             const char *live_dir, const char *dir, uint64_t *copied,
+                             json_t *missing, char *why, size_t whylen)
+{
+    struct wanted w = {.m = m};
+    uint64_t n = 0;
+    enum bw_rc rc = bw_audit_archive_list(st, want, &w);
+    for (size_t i = 0; rc == BW_OK && i < w.n; i++) {
+        enum bw_rc c = BW_ERR_NOTFOUND;
+        if (live_dir != NULL && is_archive(w.v[i]))
+            c = copy_live(live_dir, dir, w.v[i], why, whylen);
+        if (c == BW_OK)
+            n++;
+        else if (c == BW_ERR_NOTFOUND)
+            rc = json_array_append_new(missing, json_string(w.v[i])) == 0 ? BW_OK
+                                                                           : BW_ERR_NOMEM;
+        else
+            rc = c;
+    }
+    if (rc == BW_OK && n > 0 && (rc = make_dir(dir, "audit", why, whylen)) == BW_OK) {
+        char p[4096];
+        rc = bw_sys_path(p, sizeof(p), dir, "audit");
+        if (rc == BW_OK)
+            rc = bw_sys_fsync_dir(p);
+        if (rc == BW_OK)
+            rc = bw_sys_fsync_dir(dir);
+    }
+    for (size_t i = 0; i < w.n; i++)
+        bw_free(w.v[i]);
+    bw_free(w.v);
+    if (rc == BW_OK)
+        *copied = n;
     return rc;
 }
 

@@ -522,24 +522,21 @@ static enum bw_rc load_data(const struct bw_backup_env *env, struct bw_backup_ta
     return rc;
 }
 
-/* Format 3: the files of DATA/audit/. Every chunk is fetched and
- * authenticated into a private file of the new directory before any file
- * is written; checkpoints.jsonl then keeps only what names events of the
- * restored chain, whose newest event comes from the restored store (read
- * through the audit API, before anything else appends to it). */
-static enum bw_rc restore_files(const struct bw_backup_env *env, struct bw_backup_target *t,
-                                const struct bw_manifest *m, const char *dir,
-                                const char *target, uint64_t *dropped, char *why,
-                                size_t whylen)
+/* What a restore did with the files of DATA/audit/. */
+struct files_out {
+    uint64_t dropped;  /* checkpoint lines beyond the restored chain */
+    uint64_t from_live; /* archives copied from the live data directory */
+    json_t *missing;   /* archives the restored store lists that nothing supplied */
+};
+
+/* Fetches and authenticates every file chunk of m into dir/audit/restore.files
+ * (a private temporary); *map receives its mapping (MAP_FAILED for none). */
+static enum bw_rc fetch_files(const struct bw_backup_env *env, struct bw_backup_target *t,
+                              const struct bw_manifest *m, const char *dir, void **map,
+                              char *why, size_t whylen)
 {
     char adir[4096], path[4096];
-    void *map = MAP_FAILED;
-    struct bw_store *st = NULL;
-    struct bw_store_opts so = {.pool_size = 1};
-    int64_t head = 0;
-    *dropped = 0;
-    if (m->nfiles == 0)
-        return BW_OK; /* formats 1 and 2, or no audit files yet */
+    *map = MAP_FAILED;
     enum bw_rc rc = bw_sys_path(adir, sizeof(adir), dir, "audit");
     if (rc == BW_OK)
         rc = bw_sys_path(path, sizeof(path), dir, "audit/restore.files");
@@ -554,26 +551,52 @@ static enum bw_rc restore_files(const struct bw_backup_env *env, struct bw_backu
     }
     rc = fetch_all(env, t, m, FILES, fd, why, whylen);
     if (rc == BW_OK && m->files_size > 0) {
-        map = mmap(NULL, (size_t)m->files_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
+        *map = mmap(NULL, (size_t)m->files_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (*map == MAP_FAILED) {
             bw_why(why, whylen, "cannot read %s: %s", path, strerror(errno));
             rc = BW_ERR_IO;
         }
     }
+    close(fd);
+    unlink(path); /* the mapping stays valid */
+    return rc;
+}
+
+/* Format 3: the files of DATA/audit/. Every chunk is authenticated before
+ * any file is written; checkpoints.jsonl then keeps only what names events
+ * of the restored chain, whose newest event comes from the restored store
+ * (read through the audit API, before anything else appends to it).
+ * Archives the restored store lists beyond the backup's files come from the
+ * live data directory when it has them (files.c). */
+static enum bw_rc restore_files(const struct bw_backup_env *env, struct bw_backup_target *t,
+                                const struct bw_manifest *m, const char *dir,
+                                const char *target, struct files_out *o, char *why,
+                                size_t whylen)
+{
+    void *map = MAP_FAILED;
+    struct bw_store *st = NULL;
+    struct bw_store_opts so = {.pool_size = 1};
+    int64_t head = 0;
+    enum bw_rc rc = m->nfiles > 0 ? fetch_files(env, t, m, dir, &map, why, whylen) : BW_OK;
     if (rc == BW_OK)
         rc = bw_store_open(target, &so, &st, why, whylen);
     if (rc == BW_OK && (rc = bw_audit_head_seq(st, &head)) != BW_OK)
         bw_why(why, whylen, "cannot read the newest audit event of the restored store: %s",
                bw_rc_str(rc));
-    bw_store_close(st);
-    if (rc == BW_OK)
+    if (rc == BW_OK && m->nfiles > 0)
         rc = bw_files_install(dir, m, map != MAP_FAILED ? (const uint8_t *)map
                                                         : (const uint8_t *)"",
-                              head, dropped, why, whylen);
+                              head, &o->dropped, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_files_complete(st, m, env->data_dir, dir, &o->from_live, o->missing, why,
+                               whylen);
+    bw_store_close(st);
     if (map != MAP_FAILED)
         munmap(map, (size_t)m->files_size);
-    close(fd);
-    unlink(path);
+    if (rc == BW_OK && json_array_size(o->missing) > 0)
+        bw_log(BW_LOG_WARN, "backup.restore", "%zu audit archive(s) the restored store lists "
+               "are neither in backup %s nor in %s: audit verify will name them missing",
+               json_array_size(o->missing), m->name, env->data_dir);
     return rc;
 }
 
@@ -644,11 +667,13 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                  : bw_keystore_restore(env, t, p.m->store, db, tmp, keys_from,
                                        sizeof(keys_from), why, whylen);
     unsigned shredded = 0;
-    uint64_t dropped = 0;
+    struct files_out fo = {.missing = json_array()};
+    if (fo.missing == NULL)
+        rc = BW_ERR_NOMEM;
     if (rc == BW_OK)
         rc = load_data(env, t, &p, tmp, o->database, &applied, why, whylen);
     if (rc == BW_OK) /* before the sweep, which may append audit events */
-        rc = restore_files(env, t, p.m, tmp, o->database != NULL ? o->database : db, &dropped,
+        rc = restore_files(env, t, p.m, tmp, o->database != NULL ? o->database : db, &fo,
                            why, whylen);
     if (rc == BW_OK)
         rc = bw_keystore_sweep(o->database != NULL ? o->database : db, &shredded, why, whylen);
@@ -674,9 +699,12 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
             json_object_set_new(*out, "records_without_keys", json_integer(shredded));
         if (*out != NULL)
             json_object_set_new(*out, "audit_files",
-                                json_pack("{s:I, s:I, s:I}", "count", (json_int_t)p.m->nfiles,
-                                          "size", (json_int_t)p.m->files_size,
-                                          "checkpoints_dropped", (json_int_t)dropped));
+                                json_pack("{s:I, s:I, s:I, s:I, s:O}", "count",
+                                          (json_int_t)p.m->nfiles, "size",
+                                          (json_int_t)p.m->files_size, "checkpoints_dropped",
+                                          (json_int_t)fo.dropped, "archives_from_live",
+                                          (json_int_t)fo.from_live, "archives_missing",
+                                          fo.missing));
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }
@@ -684,5 +712,6 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                           json_pack("{s:s, s:s, s:s}", "to", o->to, "point", at, "result",
                                     rc == BW_OK ? "ok" : why));
     bw_manifest_free(p.m);
+    json_decref(fo.missing);
     return rc;
 }

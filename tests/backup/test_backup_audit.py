@@ -21,6 +21,10 @@ DATA/audit/checkpoints.jsonl as files, chunked and sealed like the snapshot
   older     checkpoints signed while a backup runs (after its snapshot is
             pinned) name events beyond that backup's chain: restoring it later
             drops exactly those lines and `audit verify` passes
+  live      a backup that lacks an archive its store lists (as one of format 2,
+            or a latest restore replaying the log past a later retention run):
+            the restore takes it from the live data directory, and verify
+            passes; without it there the restore names it as missing
   symlink   a symlink in place of checkpoints.jsonl: the backup is refused,
             naming it
 """
@@ -337,6 +341,41 @@ def t_older(tmp):
     raise Fail("older: no checkpoint landed inside a backup's window in 6 attempts")
 
 
+def t_live(tmp):
+    d = build(tmp)
+    target = os.path.join(tmp, "t")
+    os.makedirs(target)
+    ov = ["backup.target=dir:" + target]
+    arch = os.path.join(d, "audit", "archive")
+    aside = os.path.join(tmp, "archive-aside")
+    os.rename(arch, aside)
+    try:
+        res = bwj(d, "backup", "run", "--full", overrides=ov)
+    finally:
+        os.rename(aside, arch)
+    check(res["files"]["count"] == 1, "only checkpoints.jsonl backed up: %r" % res["files"])
+    names = sorted(os.listdir(arch))
+    r = os.path.join(tmp, "r")
+    out = bwj(d, "backup", "restore", "--to", r, overrides=ov)
+    af = out["audit_files"]
+    check(af["archives_from_live"] == len(names) and af["archives_missing"] == [],
+          "archives from the live directory: %r" % af)
+    check(sorted(os.listdir(os.path.join(r, "audit", "archive"))) == names, "copied archives")
+    audit_ok(r, "archives from the live directory")
+    os.rename(arch, aside)
+    try:
+        r2 = os.path.join(tmp, "r2")
+        out = bwj(d, "backup", "restore", "--to", r2, overrides=ov)
+    finally:
+        os.rename(aside, arch)
+    check(out["audit_files"]["archives_missing"] == names, "missing named: %r" % out)
+    rep = verify_report(r2)
+    check(not rep["ok"] and "is missing" in rep["reason"] and names[0] in rep["reason"],
+          "verify names the missing archive: %r" % rep)
+    print("live: %d archive(s) the backup lacked came from the live directory; without them "
+          "the restore and verify name them" % len(names))
+
+
 def t_symlink(tmp):
     d = build(tmp)
     target = os.path.join(tmp, "t")
@@ -359,7 +398,7 @@ def t_symlink(tmp):
 
 
 CASES = {"restore": t_restore, "flip": t_flip, "incremental": t_incremental, "older": t_older,
-         "symlink": t_symlink}
+         "live": t_live, "symlink": t_symlink}
 
 
 def main():
