@@ -21,7 +21,7 @@
 #define BW_BK_OBJECT_MAX (BW_BK_CHUNK_MAX + 4096)
 #define BW_BK_MANIFEST_MAX (256u * 1024 * 1024)
 #define BW_BK_SEGMENT_MAX (512u * 1024 * 1024)
-#define BW_BK_FILE_NAME_MAX 64  /* names of files of DATA/audit/ (files.c) */
+#define BW_BK_FILE_NAME_MAX 64 /* names of files of DATA/audit/ (files.c) */
 #define BW_BK_FILE_MAX ((uint64_t)1 << 40) /* bytes of one such file */
 
 typedef enum bw_rc (*bw_target_list_fn)(void *arg, const char *name);
@@ -222,8 +222,8 @@ struct bw_file_src {
 /* The regular files of those names under data_dir, sorted by name; a
  * symlink or other non-regular file under a known name is refused
  * (BW_ERR_PERM, why names it). Release with bw_files_release. */
-BW_MUST_CHECK enum bw_rc bw_files_collect(const char *data_dir, struct bw_file_src **out,
-                                          size_t *n, char *why, size_t whylen);
+BW_MUST_CHECK enum bw_rc bw_files_collect(const char *data_dir, struct bw_file_src **out, size_t *n,
+                                          char *why, size_t whylen);
 void bw_files_release(struct bw_file_src *v, size_t n); /* accepts NULL */
 /* Writes m's files into the new data directory dir (DIR/audit 0700, files
  * 0600, durable) from plain (the fchunks' plaintexts concatenated, already
@@ -231,17 +231,16 @@ void bw_files_release(struct bw_file_src *v, size_t n); /* accepts NULL */
  * is beyond keep_seq (the restored chain's newest event), counted in
  * *dropped. */
 BW_MUST_CHECK enum bw_rc bw_files_install(const char *dir, const struct bw_manifest *m,
-                                          const uint8_t *plain, int64_t keep_seq,
-                                          uint64_t *dropped, char *why, size_t whylen);
+                                          const uint8_t *plain, int64_t keep_seq, uint64_t *dropped,
+                                          char *why, size_t whylen);
 /* The archives the restored store st lists that m does not carry (made
  * after the backup and reached by replaying the change log, or a backup of
  * format 1 or 2) are copied from live_dir (may be NULL) when it holds them
  * as regular files; verify then checks each against the index's file hash.
  * The others are appended to `missing` (a JSON array) by name. */
 BW_MUST_CHECK enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m,
-                                           const char *live_dir, const char *dir,
-                                           uint64_t *copied, struct json_t *missing,
-                                           char *why, size_t whylen);
+                                           const char *live_dir, const char *dir, uint64_t *copied,
+                                           struct json_t *missing, char *why, size_t whylen);
 /* Removes what bw_files_install (and restore) may have left in dir. */
 void bw_files_remove(const char *dir);
 

@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CKPT_NAME "checkpoints.jsonl"
+#define CKPT_NAME      "checkpoints.jsonl"
 #define ARCHIVE_PREFIX "audit-"
 #define ARCHIVE_SUFFIX ".bwa"
 enum { SEQ_DIGITS = 20, ARCHIVE_NAME_LEN = 6 + SEQ_DIGITS + 1 + SEQ_DIGITS + 4 };
@@ -184,8 +184,8 @@ static int src_cmp(const void *a, const void *b)
     return strcmp(((const struct bw_file_src *)a)->name, ((const struct bw_file_src *)b)->name);
 }
 
-enum bw_rc bw_files_collect(const char *data_dir, struct bw_file_src **out, size_t *n,
-                            char *why, size_t whylen)
+enum bw_rc bw_files_collect(const char *data_dir, struct bw_file_src **out, size_t *n, char *why,
+                            size_t whylen)
 {
     struct srcs s = {0};
     int root = -1, audit = -1, archive = -1;
@@ -358,16 +358,16 @@ static enum bw_rc copy_live(const char *live_dir, const char *dir, const char *n
     if (rc == BW_OK)
         rc = make_dir(dir, "audit/archive", why, whylen);
     if (rc == BW_OK)
-        rc = bw_sys_write_private(dst, map != MAP_FAILED ? map : "", (size_t)st.st_size, false,
-                                  why, whylen);
+        rc = bw_sys_write_private(dst, map != MAP_FAILED ? map : "", (size_t)st.st_size, false, why,
+                                  whylen);
     if (map != MAP_FAILED)
         munmap(map, (size_t)st.st_size);
     return rc;
 }
 
-enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m,
-                             const char *live_dir, const char *dir, uint64_t *copied,
-                             json_t *missing, char *why, size_t whylen)
+enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m, const char *live_dir,
+                             const char *dir, uint64_t *copied, json_t *missing, char *why,
+                             size_t whylen)
 {
     struct wanted w = {.m = m};
     uint64_t n = 0;
@@ -379,8 +379,7 @@ enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m,
         if (c == BW_OK)
             n++;
         else if (c == BW_ERR_NOTFOUND)
-            rc = json_array_append_new(missing, json_string(w.v[i])) == 0 ? BW_OK
-                                                                           : BW_ERR_NOMEM;
+            rc = json_array_append_new(missing, json_string(w.v[i])) == 0 ? BW_OK : BW_ERR_NOMEM;
         else
             rc = c;
     }

@@ -24,7 +24,7 @@
 #define MAX_KEYS 4096
 #define MAX_CONFIG (1024 * 1024)
 #define MAX_FILES (1u << 20)
-#define FORMAT 3
+#define FORMAT 3 /* written; 1 and 2 are still read */
 
 void bw_manifest_free(struct bw_manifest *m)
 {
@@ -170,8 +170,7 @@ static enum bw_rc parse_files(json_t *arr, struct bw_manifest *m)
         return BW_ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
         json_t *ch = json_object_get(json_array_get(arr, i), "chunks");
-        if (!json_is_array(ch) ||
-            json_array_size(ch) > SIZE_MAX / sizeof(*m->fchunks) - total - 1)
+        if (!json_is_array(ch) || json_array_size(ch) > SIZE_MAX / sizeof(*m->fchunks) - total - 1)
             return BW_ERR_INVALID;
         total += json_array_size(ch);
     }
@@ -321,11 +320,10 @@ static json_t *render_obj(const struct bw_manifest *m)
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:I, s:I, s:s, s:o, s:o, "
                      "s:o, s:I, s:o}",
                      "format", FORMAT, "name", m->name, "kind", m->kind, "parent", m->parent,
-                     "store", m->store, "created_ms", (json_int_t)m->created_ms,
-                     "finished_ms", (json_int_t)m->finished_ms, "schema_version",
-                     m->schema_version, "stream", m->stream, "log_seq",
-                     (json_int_t)m->log_seq, "size", (json_int_t)m->size, "config",
-                     m->config != NULL ? m->config : "", "keys", keys, "chunks", chunks,
+                     "store", m->store, "created_ms", (json_int_t)m->created_ms, "finished_ms",
+                     (json_int_t)m->finished_ms, "schema_version", m->schema_version, "stream",
+                     m->stream, "log_seq", (json_int_t)m->log_seq, "size", (json_int_t)m->size,
+                     "config", m->config != NULL ? m->config : "", "keys", keys, "chunks", chunks,
                      "changes", changes, "changes_size", (json_int_t)m->changes_size, "files",
                      files);
 }

@@ -115,8 +115,7 @@ static enum bw_rc prune_backups(const struct bw_backup_env *env, struct bw_backu
                 rc = set_add(&keep, path);
         }
         for (size_t c = 0; rc == BW_OK && !expired && c < m->nfchunks; c++) {
-            rc = bw_chunk_path(path, sizeof(path), m->keys[m->fchunks[c].key].id,
-                               m->fchunks[c].id);
+            rc = bw_chunk_path(path, sizeof(path), m->keys[m->fchunks[c].key].id, m->fchunks[c].id);
             if (rc == BW_OK)
                 rc = set_add(&keep, path);
         }

@@ -141,14 +141,17 @@ static enum bw_rc fetch_all(const struct bw_backup_env *env, struct bw_backup_ta
                             const struct bw_manifest *m, enum refs which, int fd, char *why,
                             size_t whylen)
 {
-    struct fetch f = {.env = env, .t = t, .m = m, .fd = fd,
-                      .refs = which == SNAPSHOT ? m->chunks
+    struct fetch f = {.env = env,
+                      .t = t,
+                      .m = m,
+                      .fd = fd,
+                      .refs = which == SNAPSHOT  ? m->chunks
                               : which == CHANGES ? m->changes
                                                  : m->fchunks,
-                      .n = which == SNAPSHOT ? m->nchunks
+                      .n = which == SNAPSHOT  ? m->nchunks
                            : which == CHANGES ? m->nchanges
                                               : m->nfchunks,
-                      .size = which == SNAPSHOT ? m->size
+                      .size = which == SNAPSHOT  ? m->size
                               : which == CHANGES ? m->changes_size
                                                  : m->files_size};
     pthread_t th[WORKERS];
@@ -217,10 +220,13 @@ enum bw_rc bw_backup_list(const struct bw_keyring *kr, struct bw_backup_target *
         struct bw_manifest *m = NULL;
         char w[512] = "";
         json_t *o;
-        if (bw_manifest_load(kr, t, names[i], &m, w, sizeof(w)) == BW_OK)
+        if (bw_manifest_load(kr, t, names[i], &m, w, sizeof(w)) == BW_OK) {
             o = summary(m);
-        else
+            if (o != NULL) /* format 3: the files of DATA/audit/ */
+                json_object_set_new(o, "files", json_integer((json_int_t)m->nfiles));
+        } else {
             o = json_pack("{s:s, s:s}", "name", names[i], "error", w);
+        }
         if (o == NULL || json_array_append_new(arr, o) != 0)
             rc = BW_ERR_NOMEM;
         bw_manifest_free(m);
@@ -524,16 +530,16 @@ static enum bw_rc load_data(const struct bw_backup_env *env, struct bw_backup_ta
 
 /* What a restore did with the files of DATA/audit/. */
 struct files_out {
-    uint64_t dropped;  /* checkpoint lines beyond the restored chain */
+    uint64_t dropped;   /* checkpoint lines beyond the restored chain */
     uint64_t from_live; /* archives copied from the live data directory */
-    json_t *missing;   /* archives the restored store lists that nothing supplied */
+    json_t *missing;    /* archives the restored store lists that nothing supplied */
 };
 
 /* Fetches and authenticates every file chunk of m into dir/audit/restore.files
  * (a private temporary); *map receives its mapping (MAP_FAILED for none). */
 static enum bw_rc fetch_files(const struct bw_backup_env *env, struct bw_backup_target *t,
-                              const struct bw_manifest *m, const char *dir, void **map,
-                              char *why, size_t whylen)
+                              const struct bw_manifest *m, const char *dir, void **map, char *why,
+                              size_t whylen)
 {
     char adir[4096], path[4096];
     *map = MAP_FAILED;
@@ -569,9 +575,8 @@ static enum bw_rc fetch_files(const struct bw_backup_env *env, struct bw_backup_
  * Archives the restored store lists beyond the backup's files come from the
  * live data directory when it has them (files.c). */
 static enum bw_rc restore_files(const struct bw_backup_env *env, struct bw_backup_target *t,
-                                const struct bw_manifest *m, const char *dir,
-                                const char *target, struct files_out *o, char *why,
-                                size_t whylen)
+                                const struct bw_manifest *m, const char *dir, const char *target,
+                                struct files_out *o, char *why, size_t whylen)
 {
     void *map = MAP_FAILED;
     struct bw_store *st = NULL;
@@ -584,17 +589,17 @@ static enum bw_rc restore_files(const struct bw_backup_env *env, struct bw_backu
         bw_why(why, whylen, "cannot read the newest audit event of the restored store: %s",
                bw_rc_str(rc));
     if (rc == BW_OK && m->nfiles > 0)
-        rc = bw_files_install(dir, m, map != MAP_FAILED ? (const uint8_t *)map
-                                                        : (const uint8_t *)"",
-                              head, &o->dropped, why, whylen);
+        rc =
+            bw_files_install(dir, m, map != MAP_FAILED ? (const uint8_t *)map : (const uint8_t *)"",
+                             head, &o->dropped, why, whylen);
     if (rc == BW_OK)
-        rc = bw_files_complete(st, m, env->data_dir, dir, &o->from_live, o->missing, why,
-                               whylen);
+        rc = bw_files_complete(st, m, env->data_dir, dir, &o->from_live, o->missing, why, whylen);
     bw_store_close(st);
     if (map != MAP_FAILED)
         munmap(map, (size_t)m->files_size);
     if (rc == BW_OK && json_array_size(o->missing) > 0)
-        bw_log(BW_LOG_WARN, "backup.restore", "%zu audit archive(s) the restored store lists "
+        bw_log(BW_LOG_WARN, "backup.restore",
+               "%zu audit archive(s) the restored store lists "
                "are neither in backup %s nor in %s: audit verify will name them missing",
                json_array_size(o->missing), m->name, env->data_dir);
     return rc;
@@ -673,8 +678,8 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
     if (rc == BW_OK)
         rc = load_data(env, t, &p, tmp, o->database, &applied, why, whylen);
     if (rc == BW_OK) /* before the sweep, which may append audit events */
-        rc = restore_files(env, t, p.m, tmp, o->database != NULL ? o->database : db, &fo,
-                           why, whylen);
+        rc = restore_files(env, t, p.m, tmp, o->database != NULL ? o->database : db, &fo, why,
+                           whylen);
     if (rc == BW_OK)
         rc = bw_keystore_sweep(o->database != NULL ? o->database : db, &shredded, why, whylen);
     if (rc == BW_OK && rename(tmp, o->to) != 0) {
@@ -698,13 +703,12 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
         if (*out != NULL)
             json_object_set_new(*out, "records_without_keys", json_integer(shredded));
         if (*out != NULL)
-            json_object_set_new(*out, "audit_files",
-                                json_pack("{s:I, s:I, s:I, s:I, s:O}", "count",
-                                          (json_int_t)p.m->nfiles, "size",
-                                          (json_int_t)p.m->files_size, "checkpoints_dropped",
-                                          (json_int_t)fo.dropped, "archives_from_live",
-                                          (json_int_t)fo.from_live, "archives_missing",
-                                          fo.missing));
+            json_object_set_new(
+                *out, "audit_files",
+                json_pack("{s:I, s:I, s:I, s:I, s:O}", "count", (json_int_t)p.m->nfiles, "size",
+                          (json_int_t)p.m->files_size, "checkpoints_dropped",
+                          (json_int_t)fo.dropped, "archives_from_live", (json_int_t)fo.from_live,
+                          "archives_missing", fo.missing));
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }

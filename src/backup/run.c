@@ -433,22 +433,20 @@ static json_t *describe(const struct bw_manifest *m, const struct run *r, const 
     char hex[65], ts[21];
     bw_hex(sha, 32, hex);
     bw_time_format(m->created_ms / 1000, ts);
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s?, "
-                     "s:I, s:s, s:I}",
-                     "name", m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL,
-                     "created_at", ts, "created_ms", (json_int_t)m->created_ms, "store",
-                     m->store, "size", (json_int_t)m->size, "chunks", (json_int_t)m->nchunks,
-                     "new_chunks", (json_int_t)atomic_load(&r->new_chunks), "stored_bytes",
-                     (json_int_t)(atomic_load(&r->stored) + atomic_load(&f->stored) + mbytes),
-                     "new_bytes",
-                     (json_int_t)atomic_load(&r->new_bytes), "seconds", secs, "sha256", hex,
-                     "stream", m->stream[0] ? m->stream : NULL, "log_seq",
-                     (json_int_t)m->log_seq, "mode", r->from_log ? "changes" : "snapshot",
-                     "changes_size", (json_int_t)m->changes_size);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s?, "
+        "s:I, s:s, s:I}",
+        "name", m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL, "created_at",
+        ts, "created_ms", (json_int_t)m->created_ms, "store", m->store, "size", (json_int_t)m->size,
+        "chunks", (json_int_t)m->nchunks, "new_chunks", (json_int_t)atomic_load(&r->new_chunks),
+        "stored_bytes", (json_int_t)(atomic_load(&r->stored) + atomic_load(&f->stored) + mbytes),
+        "new_bytes", (json_int_t)atomic_load(&r->new_bytes), "seconds", secs, "sha256", hex,
+        "stream", m->stream[0] ? m->stream : NULL, "log_seq", (json_int_t)m->log_seq, "mode",
+        r->from_log ? "changes" : "snapshot", "changes_size", (json_int_t)m->changes_size);
     json_t *files = json_pack("{s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)m->nfiles, "size",
                               (json_int_t)m->files_size, "chunks", (json_int_t)m->nfchunks,
-                              "new_chunks", (json_int_t)atomic_load(&f->new_chunks),
-                              "new_bytes", (json_int_t)atomic_load(&f->new_bytes));
+                              "new_chunks", (json_int_t)atomic_load(&f->new_chunks), "new_bytes",
+                              (json_int_t)atomic_load(&f->new_bytes));
     if (o == NULL || files == NULL || json_object_set_new(o, "files", files) != 0) {
         json_decref(o);
         return NULL;
@@ -466,8 +464,8 @@ static json_t *describe(const struct bw_manifest *m, const struct run *r, const 
 /* Cut points of every file as one run over all of them: f->off (offsets
  * into the files laid end to end), f->at (where each chunk starts),
  * m->files and m->fchunks. */
-static enum bw_rc plan_files(const struct bw_keyring *kr, const struct bw_file_src *src,
-                             size_t n, struct bw_manifest *m, struct run *f)
+static enum bw_rc plan_files(const struct bw_keyring *kr, const struct bw_file_src *src, size_t n,
+                             struct bw_manifest *m, struct run *f)
 {
     size_t **offs = bw_calloc(n ? n : 1, sizeof(*offs)), *cnt = bw_calloc(n ? n : 1, sizeof(*cnt));
     size_t total = 0, k = 0;
@@ -513,9 +511,9 @@ static enum bw_rc plan_files(const struct bw_keyring *kr, const struct bw_file_s
 
 /* Reads, chunks, deduplicates against known and seals the files under the
  * snapshot's data key (r's). */
-static enum bw_rc take_files(const struct bw_backup_env *env, const struct run *r,
-                             struct run *f, struct bw_manifest *m, const struct known *known,
-                             size_t nknown, char *why, size_t whylen)
+static enum bw_rc take_files(const struct bw_backup_env *env, const struct run *r, struct run *f,
+                             struct bw_manifest *m, const struct known *known, size_t nknown,
+                             char *why, size_t whylen)
 {
     struct bw_file_src *src = NULL;
     size_t n = 0;
@@ -740,8 +738,8 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
     bw_buf_init(&delta, 0);
     pthread_mutex_init(&r.mu, NULL);
     pthread_mutex_init(&f.mu, NULL);
-    enum bw_rc rc = m != NULL ? do_run(env, &r, &f, m, &s, &delta, kind, &res, why, whylen)
-                              : BW_ERR_NOMEM;
+    enum bw_rc rc =
+        m != NULL ? do_run(env, &r, &f, m, &s, &delta, kind, &res, why, whylen) : BW_ERR_NOMEM;
     if (rc == BW_OK) /* decision C6: the key store, as an object of its own */
         rc = bw_keystore_backup(env, t, copy, res, why, whylen);
     snap_free(&s);

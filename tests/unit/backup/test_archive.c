@@ -227,13 +227,21 @@ static char *replace(const char *text, const char *from, const char *to)
 static void test_manifest_files(void **state)
 {
 #define ARCH "audit-00000000000000000001-00000000000000000300.bwa"
-    struct bw_manifest m = {.name = "20260101T000000Z-000-abc", .kind = "full", .parent = "",
-                            .store = "sqlite", .created_ms = 1000, .finished_ms = 1001,
-                            .schema_version = 6, .stream = "", .log_seq = 3, .size = 100,
+    struct bw_manifest m = {.name = "20260101T000000Z-000-abc",
+                            .kind = "full",
+                            .parent = "",
+                            .store = "sqlite",
+                            .created_ms = 1000,
+                            .finished_ms = 1001,
+                            .schema_version = 6,
+                            .stream = "",
+                            .log_seq = 3,
+                            .size = 100,
                             .config = ""};
     struct bw_mkey keys[1] = {{.id = "0123456789abcdef"}};
     struct bw_mchunk chunks[1] = {{.key = 0, .len = 100}};
-    struct bw_mchunk fchunks[3] = {{.key = 0, .len = 70}, {.key = 0, .len = 30}, {.key = 0, .len = 9}};
+    struct bw_mchunk fchunks[3] = {
+        {.key = 0, .len = 70}, {.key = 0, .len = 30}, {.key = 0, .len = 9}};
     struct bw_mfile files[2] = {{.name = ARCH, .size = 100, .first = 0, .nchunks = 2},
                                 {.name = "checkpoints.jsonl", .size = 9, .first = 2, .nchunks = 1}};
     char *text = NULL, *text2 = NULL, *bad = NULL;
@@ -266,19 +274,19 @@ static void test_manifest_files(void **state)
     static const struct {
         const char *from, *to;
     } cases[] = {
-        {ARCH, "../" ARCH},                                              /* a path */
-        {ARCH, "archive/" ARCH},                                         /* a '/' */
-        {ARCH, "audit-1-300.bwa"},                                       /* digits */
-        {ARCH, "audit-00000000000000000001-0000000000000000030x.bwa"},  /* digits */
-        {"checkpoints.jsonl", "checkpoints.json"},                       /* unknown */
+        {ARCH, "../" ARCH},                                                           /* a path */
+        {ARCH, "archive/" ARCH},                                                      /* a '/' */
+        {ARCH, "audit-1-300.bwa"},                                                    /* digits */
+        {ARCH, "audit-00000000000000000001-0000000000000000030x.bwa"},                /* digits */
+        {"checkpoints.jsonl", "checkpoints.json"},                                    /* unknown */
         {"checkpoints.jsonl", "audit-00000000000000000000-00000000000000000000.bwa"}, /* order */
-        {"checkpoints.jsonl", ARCH},                                     /* twice */
-        {"\"size\":9", "\"size\":10"},                                  /* lengths */
-        {"\"size\":100", "\"size\":99"},                                /* lengths */
-        {"\"size\":9", "\"size\":9,\"mode\":384"},                      /* a member */
-        {"\"format\":3", "\"format\":2"},                                /* 17 members */
-        {"\"format\":3", "\"format\":4"},                                /* unknown */
-        {",\"files\":[", ",\"filez\":["},                                 /* unknown */
+        {"checkpoints.jsonl", ARCH},                                                  /* twice */
+        {"\"size\":9", "\"size\":10"},                                                /* lengths */
+        {"\"size\":100", "\"size\":99"},                                              /* lengths */
+        {"\"size\":9", "\"size\":9,\"mode\":384"},                                    /* a member */
+        {"\"format\":3", "\"format\":2"}, /* 17 members */
+        {"\"format\":3", "\"format\":4"}, /* unknown */
+        {",\"files\":[", ",\"filez\":["}, /* unknown */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bad = replace(text, cases[i].from, cases[i].to);
@@ -355,10 +363,9 @@ static void test_parse_every(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chunker_bounds),      cmocka_unit_test(test_chunk_roundtrip_and_flips),
-        cmocka_unit_test(test_manifest_roundtrip),
-        cmocka_unit_test(test_manifest_changes), cmocka_unit_test(test_manifest_files),
-        cmocka_unit_test(test_log_records),
+        cmocka_unit_test(test_chunker_bounds),     cmocka_unit_test(test_chunk_roundtrip_and_flips),
+        cmocka_unit_test(test_manifest_roundtrip), cmocka_unit_test(test_manifest_changes),
+        cmocka_unit_test(test_manifest_files),     cmocka_unit_test(test_log_records),
         cmocka_unit_test(test_blob_flips),         cmocka_unit_test(test_parse_every),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
