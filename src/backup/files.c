@@ -8,7 +8,8 @@
  *
  * Reading (backup run): only regular files whose names match those two
  * patterns are taken; a symlink or anything else under a known name is
- * refused (O_NOFOLLOW, fstat), other names (temporaries) are skipped.
+ * refused (O_NOFOLLOW, fstat), other names (temporaries) are skipped. The
+ * two directories may be symlinks (shared storage), as for the audit code.
  * Writing (restore): only names the manifest parser accepted, into the new
  * directory, 0600 files in 0700 directories, durably; checkpoints.jsonl
  * keeps only the lines that name events of the restored chain. Archives the
@@ -161,19 +162,23 @@ static enum bw_rc scan(struct srcs *s, int dirfd, const char *rel, bool archives
     return rc;
 }
 
-/* Opens data_dir/rel as a directory, refusing a symlink; -1 and BW_OK when absent. */
+/* Opens data_dir/rel as a directory; -1 and BW_OK when absent. A symlink
+ * to a directory is followed, as the audit code that writes and verifies
+ * the archives does (docs/OPERATIONS.md: archive/ on shared storage); the
+ * files in it never are. */
 static enum bw_rc open_dir(int at, const char *name, const char *rel, int *out, char *why,
                            size_t whylen)
 {
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e = fd < 0 ? errno : 0;
+    if (fd < 0 && e == ENOENT) {
         *out = -1;
         return BW_OK;
     }
     if (fd < 0) {
         bw_why(why, whylen, "cannot open %s: %s", rel,
-               errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
-        return errno == ELOOP || errno == ENOTDIR ? BW_ERR_PERM : BW_ERR_IO;
+               e == ENOTDIR ? "not a directory" : strerror(e));
+        return e == ENOTDIR ? BW_ERR_PERM : BW_ERR_IO;
     }
     *out = fd;
     return BW_OK;

@@ -26,7 +26,8 @@ DATA/audit/checkpoints.jsonl as files, chunked and sealed like the snapshot
             the restore takes it from the live data directory, and verify
             passes; without it there the restore names it as missing
   symlink   a symlink in place of checkpoints.jsonl: the backup is refused,
-            naming it
+            naming it; audit/archive as a symlink to a directory elsewhere
+            (shared storage) is followed
 """
 
 import argparse
@@ -394,7 +395,21 @@ def t_symlink(tmp):
         os.unlink(ck)
         shutil.move(elsewhere, ck)
     bwj(d, "backup", "run", "--full", overrides=ov)
-    print("symlink: a symlinked checkpoints.jsonl is refused by name; the regular file backs up")
+    # the archive directory on "shared storage": followed, like the audit code does
+    arch = os.path.join(d, "audit", "archive")
+    shared = os.path.join(tmp, "shared-archive")
+    shutil.move(arch, shared)
+    os.symlink(shared, arch)
+    live = audit_files(d)
+    res = bwj(d, "backup", "run", "--full", overrides=ov)
+    check(res["files"]["count"] == len(live) == 2, "symlinked archive directory: %r" % res)
+    r = os.path.join(tmp, "r")
+    bwj(d, "backup", "restore", "--to", r, "--backup", res["name"], overrides=ov)
+    check(audit_files(r) == live and not os.path.islink(os.path.join(r, "audit", "archive")),
+          "restored as a plain directory")
+    audit_ok(r, "symlinked archive directory")
+    print("symlink: a symlinked checkpoints.jsonl is refused by name; a symlinked archive "
+          "directory is followed")
 
 
 CASES = {"restore": t_restore, "flip": t_flip, "incremental": t_incremental, "older": t_older,
