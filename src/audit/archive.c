@@ -290,6 +290,37 @@ enum bw_rc bw_audit_retention(struct bw_store *st, const struct bw_keyring *kr,
     return rc;
 }
 
+/* ---- the index ------------------------------------------------------------------ */
+
+struct list_arg {
+    bw_audit_archive_fn fn;
+    void *arg;
+};
+
+static enum bw_rc list_row(void *arg, const struct bw_row *row)
+{
+    const struct list_arg *l = arg;
+    char file[128];
+    size_t n = 0;
+    const char *f = bw_row_text(row, 3, &n);
+    if (f == NULL || n >= sizeof(file) || memchr(f, '\0', n) != NULL)
+        return BW_ERR_SCHEMA;
+    memcpy(file, f, n);
+    file[n] = '\0';
+    return l->fn(l->arg, file, bw_row_int(row, 0), bw_row_int(row, 1));
+}
+
+static enum bw_rc list_tx(struct bw_tx *tx, void *arg)
+{
+    return bw_tx_query(tx, BW_STMT_AUDIT_ARCHIVE_LIST, NULL, 0, list_row, arg);
+}
+
+enum bw_rc bw_audit_archive_list(struct bw_store *st, bw_audit_archive_fn fn, void *arg)
+{
+    struct list_arg l = {.fn = fn, .arg = arg};
+    return bw_store_read(st, list_tx, &l);
+}
+
 /* ---- reading (untrusted bytes) ------------------------------------------------ */
 
 static uint32_t get_u32(const uint8_t *p)

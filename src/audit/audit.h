@@ -95,6 +95,9 @@ BW_MUST_CHECK enum bw_rc bw_audit_event_hash_at(const struct bw_audit_event *ev,
                                                 uint8_t out[BW_AUDIT_HASH_BYTES]);
 /* The first seq hashed with v2 (bw_meta "audit.hash_v2_from"; 1 when absent). */
 BW_MUST_CHECK enum bw_rc bw_audit_v2_from(struct bw_store *st, int64_t *out);
+/* The seq of the chain head (the newest event; 0 for an empty chain). A
+ * restore uses it to keep only the checkpoints of the restored chain. */
+BW_MUST_CHECK enum bw_rc bw_audit_head_seq(struct bw_store *st, int64_t *out);
 /* Fills ev from a row of AUDIT_COLUMNS (borrowing the row's memory). */
 struct bw_row;
 void bw_audit_event_from_row(const struct bw_row *row, struct bw_audit_event *ev);
@@ -181,6 +184,13 @@ BW_MUST_CHECK enum bw_rc bw_audit_forward(struct bw_store *st, const struct bw_a
 BW_MUST_CHECK enum bw_rc bw_audit_retention(struct bw_store *st, const struct bw_keyring *kr,
                                             const struct bw_audit_settings *s, int64_t now,
                                             uint64_t max_events, uint64_t *archived);
+/* Calls fn for every archive file bw_audit_archives lists (its name under
+ * DATA/audit/archive/, as stored: the caller checks it), oldest first. A
+ * restore uses it to find the archives its restored store needs. */
+typedef enum bw_rc (*bw_audit_archive_fn)(void *arg, const char *file, int64_t first_seq,
+                                          int64_t last_seq);
+BW_MUST_CHECK enum bw_rc bw_audit_archive_list(struct bw_store *st, bw_audit_archive_fn fn,
+                                               void *arg);
 
 /* ---- verification (verify.c) --------------------------------------------- */
 struct bw_audit_report {

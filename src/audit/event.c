@@ -159,6 +159,26 @@ enum bw_rc bw_audit_v2_from(struct bw_store *st, int64_t *out)
     return rc;
 }
 
+static enum bw_rc head_seq_row(void *arg, const struct bw_row *row)
+{
+    *(int64_t *)arg = bw_row_int(row, 0);
+    return BW_OK;
+}
+
+static enum bw_rc head_seq_tx(struct bw_tx *tx, void *arg)
+{
+    return bw_tx_query(tx, BW_STMT_AUDIT_HEAD_GET, NULL, 0, head_seq_row, arg);
+}
+
+enum bw_rc bw_audit_head_seq(struct bw_store *st, int64_t *out)
+{
+    int64_t seq = 0;
+    enum bw_rc rc = bw_store_read(st, head_seq_tx, &seq);
+    if (rc == BW_OK)
+        *out = seq;
+    return rc;
+}
+
 /* The audit columns are NOT NULL, and a NULL planted anyway reads as no
  * bytes (row_text/row_blob answer NULL for it), so no separate NULL test:
  * verify reads millions of rows and each column call costs. */

@@ -21,6 +21,8 @@
 #define BW_BK_OBJECT_MAX (BW_BK_CHUNK_MAX + 4096)
 #define BW_BK_MANIFEST_MAX (256u * 1024 * 1024)
 #define BW_BK_SEGMENT_MAX (512u * 1024 * 1024)
+#define BW_BK_FILE_NAME_MAX 64 /* names of files of DATA/audit/ (files.c) */
+#define BW_BK_FILE_MAX ((uint64_t)1 << 40) /* bytes of one such file */
 
 typedef enum bw_rc (*bw_target_list_fn)(void *arg, const char *name);
 
@@ -97,6 +99,14 @@ struct bw_mchunk {
     uint32_t key;  /* index into keys[] */
     uint32_t len;  /* plaintext length */
 };
+/* A file of DATA/audit/ (format 3): its chunks are fchunks[first ..
+ * first + nchunks), in order; the files' runs are consecutive, so fchunks
+ * concatenated is every file's bytes, file after file. */
+struct bw_mfile {
+    char name[BW_BK_FILE_NAME_MAX]; /* bw_files_name_ok */
+    uint64_t size;
+    size_t first, nchunks;
+};
 struct bw_mkey {
     char id[BW_BK_KEYID_LEN + 1];
     uint8_t wrapped[BW_BACKUP_KEY_WRAPPED_BYTES];
@@ -124,6 +134,14 @@ struct bw_manifest {
     struct bw_mchunk *changes;
     size_t nchanges;
     uint64_t changes_size;
+    /* format 3: the files of DATA/audit/ (audit archives, checkpoints.jsonl)
+     * in name order, read after the snapshot was pinned; empty for formats
+     * 1 and 2. files_size is the sum of their sizes (not a member). */
+    struct bw_mfile *files;
+    size_t nfiles;
+    struct bw_mchunk *fchunks;
+    size_t nfchunks;
+    uint64_t files_size;
 };
 
 /* Name of a chunk object. */
@@ -187,6 +205,44 @@ BW_MUST_CHECK enum bw_rc bw_backup_copy(const struct bw_backup_env *env,
                                         struct bw_backup_target *from,
                                         struct bw_backup_target *to, const char *name,
                                         struct json_t **out, char *why, size_t whylen);
+
+/* ---- files of DATA/audit/ in backups (files.c) ---------------------------------
+ * "checkpoints.jsonl" (DATA/audit/) and "audit-<20 digits>-<20 digits>.bwa"
+ * (DATA/audit/archive/): the only names a manifest may carry. */
+bool bw_files_name_ok(const char *name);
+/* One file read for a backup: data[0..len) (checkpoints.jsonl up to its
+ * last newline) inside a private read-only mapping. */
+struct bw_file_src {
+    char name[BW_BK_FILE_NAME_MAX];
+    const uint8_t *data;
+    size_t len;
+    void *map;
+    size_t maplen;
+};
+/* The regular files of those names under data_dir, sorted by name; a
+ * symlink or other non-regular file under a known name is refused
+ * (BW_ERR_PERM, why names it). Release with bw_files_release. */
+BW_MUST_CHECK enum bw_rc bw_files_collect(const char *data_dir, struct bw_file_src **out, size_t *n,
+                                          char *why, size_t whylen);
+void bw_files_release(struct bw_file_src *v, size_t n); /* accepts NULL */
+/* Writes m's files into the new data directory dir (DIR/audit 0700, files
+ * 0600, durable) from plain (the fchunks' plaintexts concatenated, already
+ * authenticated); checkpoints.jsonl without the lines whose checkpoint seq
+ * is beyond keep_seq (the restored chain's newest event), counted in
+ * *dropped. */
+BW_MUST_CHECK enum bw_rc bw_files_install(const char *dir, const struct bw_manifest *m,
+                                          const uint8_t *plain, int64_t keep_seq, uint64_t *dropped,
+                                          char *why, size_t whylen);
+/* The archives the restored store st lists that m does not carry (made
+ * after the backup and reached by replaying the change log, or a backup of
+ * format 1 or 2) are copied from live_dir (may be NULL) when it holds them
+ * as regular files; verify then checks each against the index's file hash.
+ * The others are appended to `missing` (a JSON array) by name. */
+BW_MUST_CHECK enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m,
+                                           const char *live_dir, const char *dir, uint64_t *copied,
+                                           struct json_t *missing, char *why, size_t whylen);
+/* Removes what bw_files_install (and restore) may have left in dir. */
+void bw_files_remove(const char *dir);
 
 /* Removes a data directory built by restore (known file names only). */
 enum bw_rc bw_backup_remove_dir(const char *dir);

@@ -1,8 +1,9 @@
 /*
  * copy.c - the second target (BCK-02, BCK-04: "primary + off-site"). After a
  * backup is published on the primary target, every object its manifest
- * names that the copy target lacks is copied there as it is (sealed bytes:
- * nothing is decrypted), read back and compared by SHA-256; then the
+ * names (snapshot, change and file chunks) that the copy target lacks is
+ * copied there as it is (sealed bytes: nothing is decrypted), read back
+ * and compared by SHA-256; then the
  * manifest itself, last, the same way. A copy is therefore complete or not
  * listed at all, and an interrupted or failed copy is finished by the next
  * one (objects already there are checked by name only; `backup verify
@@ -141,6 +142,8 @@ enum bw_rc bw_backup_copy(const struct bw_backup_env *env, struct bw_backup_targ
         rc = copy_refs(from, to, m, m->chunks, m->nchunks, &h, &copied, &bytes, why, whylen);
     if (rc == BW_OK)
         rc = copy_refs(from, to, m, m->changes, m->nchanges, &h, &copied, &bytes, why, whylen);
+    if (rc == BW_OK) /* format 3: the chunks of the DATA/audit/ files */
+        rc = copy_refs(from, to, m, m->fchunks, m->nfchunks, &h, &copied, &bytes, why, whylen);
     snprintf(path, sizeof(path), "backups/%s.manifest", name);
     if (rc == BW_OK) /* last: the copy lists the backup only when it is complete */
         rc = copy_object(from, to, path, true, &a, &b, sha, why, whylen);

@@ -4,12 +4,17 @@
  * data keys and the ordered list of chunks. Sealed as a whole under the
  * backup key (AAD binds the object name), written last and durably.
  *
+ * Format 3 adds the files of DATA/audit/ (files.c), each a run of chunks
+ * in the same object format as the snapshot's.
+ *
  * Trusts: nothing in the text it parses - bw_manifest_parse is fuzzed
- * (fuzz/fuzz_backup_manifest.c) and checks every field, every reference and
- * that the chunk lengths add up to the snapshot size.
+ * (fuzz/fuzz_backup_manifest.c) and checks every field, every reference,
+ * that the chunk lengths add up to the snapshot (and each file's) size, and
+ * that file names are the known ones, in order, each once.
  */
 #include "backup/backup_int.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -18,6 +23,8 @@
 #define MANIFEST_MAGIC "BWM1"
 #define MAX_KEYS 4096
 #define MAX_CONFIG (1024 * 1024)
+#define MAX_FILES (1u << 20)
+#define FORMAT 3 /* written; 1 and 2 are still read */
 
 void bw_manifest_free(struct bw_manifest *m)
 {
@@ -30,6 +37,8 @@ void bw_manifest_free(struct bw_manifest *m)
     bw_free(m->keys);
     bw_free(m->chunks);
     bw_free(m->changes);
+    bw_free(m->files);
+    bw_free(m->fchunks);
     bw_free(m);
 }
 
@@ -98,19 +107,14 @@ static enum bw_rc parse_keys(json_t *arr, struct bw_manifest *m)
     return BW_OK;
 }
 
-/* A chunk list [[id hex, key index, length], ...] whose lengths add up to size. */
-static enum bw_rc parse_refs(json_t *arr, const struct bw_manifest *m, uint64_t size,
-                             struct bw_mchunk **out, size_t *nout)
+/* Fills v[0..n) from a chunk list [[id hex, key index, length], ...] of n
+ * entries whose lengths add up to size. */
+static enum bw_rc refs_into(json_t *arr, const struct bw_manifest *m, uint64_t size,
+                            struct bw_mchunk *v, size_t n)
 {
-    size_t n = json_array_size(arr);
     uint64_t total = 0;
-    if (!json_is_array(arr) || n > size / 1 + 1 || n > (SIZE_MAX / sizeof(**out)))
+    if (!json_is_array(arr) || json_array_size(arr) != n)
         return BW_ERR_INVALID;
-    struct bw_mchunk *v = bw_calloc(n ? n : 1, sizeof(*v));
-    if (v == NULL)
-        return BW_ERR_NOMEM;
-    *out = v; /* owned by m from here on */
-    *nout = n;
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(arr, i);
         const char *hex = json_string_value(json_array_get(c, 0));
@@ -131,13 +135,80 @@ static enum bw_rc parse_refs(json_t *arr, const struct bw_manifest *m, uint64_t 
     return total == size ? BW_OK : BW_ERR_INVALID;
 }
 
+/* A chunk list whose lengths add up to size, into a new array owned by m. */
+static enum bw_rc parse_refs(json_t *arr, const struct bw_manifest *m, uint64_t size,
+                             struct bw_mchunk **out, size_t *nout)
+{
+    size_t n = json_array_size(arr);
+    if (!json_is_array(arr) || n > size / 1 + 1 || n > (SIZE_MAX / sizeof(**out)))
+        return BW_ERR_INVALID;
+    struct bw_mchunk *v = bw_calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL)
+        return BW_ERR_NOMEM;
+    *out = v; /* owned by m from here on */
+    *nout = n;
+    return refs_into(arr, m, size, v, n);
+}
+
+static enum bw_rc file_name(json_t *o, char out[BW_BK_FILE_NAME_MAX])
+{
+    json_t *v = json_object_get(o, "name");
+    if (!json_is_string(v) || json_string_length(v) >= BW_BK_FILE_NAME_MAX ||
+        strlen(json_string_value(v)) != json_string_length(v) ||
+        !bw_files_name_ok(json_string_value(v)))
+        return BW_ERR_INVALID;
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return BW_OK;
+}
+
+/* Format 3: [{"name", "size", "chunks"}, ...], names known and strictly
+ * ascending (so none twice); every file's chunks are one run of fchunks. */
+static enum bw_rc parse_files(json_t *arr, struct bw_manifest *m)
+{
+    size_t n = json_array_size(arr), total = 0, at = 0;
+    if (!json_is_array(arr) || n > MAX_FILES)
+        return BW_ERR_INVALID;
+    for (size_t i = 0; i < n; i++) {
+        json_t *ch = json_object_get(json_array_get(arr, i), "chunks");
+        if (!json_is_array(ch) || json_array_size(ch) > SIZE_MAX / sizeof(*m->fchunks) - total - 1)
+            return BW_ERR_INVALID;
+        total += json_array_size(ch);
+    }
+    m->files = bw_calloc(n ? n : 1, sizeof(*m->files));
+    m->fchunks = bw_calloc(total ? total : 1, sizeof(*m->fchunks));
+    if (m->files == NULL || m->fchunks == NULL)
+        return BW_ERR_NOMEM;
+    m->nfiles = n;
+    m->nfchunks = total;
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = json_array_get(arr, i), *ch = json_object_get(f, "chunks");
+        struct bw_mfile *mf = &m->files[i];
+        int64_t size = 0;
+        if (!json_is_object(f) || json_object_size(f) != 3 || file_name(f, mf->name) != BW_OK ||
+            get_int(f, "size", 0, (int64_t)BW_BK_FILE_MAX, &size) != BW_OK ||
+            (i > 0 && strcmp(m->files[i - 1].name, mf->name) >= 0))
+            return BW_ERR_INVALID;
+        mf->size = (uint64_t)size;
+        mf->first = at;
+        mf->nchunks = json_array_size(ch);
+        enum bw_rc rc = refs_into(ch, m, mf->size, m->fchunks + at, mf->nchunks);
+        if (rc != BW_OK)
+            return rc;
+        at += mf->nchunks;
+        m->files_size += mf->size;
+    }
+    return BW_OK;
+}
+
 static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
 {
     int64_t v = 0;
     int64_t format = 0;
     json_t *cfg = json_object_get(o, "config");
-    if (!json_is_object(o) || get_int(o, "format", 1, 2, &format) != BW_OK ||
-        json_object_size(o) != (format == 1 ? 14u : 16u) || copy_str(o, "name", m->name, sizeof(m->name), false) ||
+    static const size_t members[] = {0, 14, 16, 17}; /* by format */
+    if (!json_is_object(o) || get_int(o, "format", 1, FORMAT, &format) != BW_OK ||
+        json_object_size(o) != members[format] ||
+        copy_str(o, "name", m->name, sizeof(m->name), false) ||
         copy_str(o, "kind", m->kind, sizeof(m->kind), false) ||
         copy_str(o, "parent", m->parent, sizeof(m->parent), true) ||
         copy_str(o, "store", m->store, sizeof(m->store), false) ||
@@ -166,13 +237,15 @@ static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
     enum bw_rc rc = parse_keys(json_object_get(o, "keys"), m);
     if (rc == BW_OK)
         rc = parse_refs(json_object_get(o, "chunks"), m, m->size, &m->chunks, &m->nchunks);
-    if (rc == BW_OK && format == 2) {
+    if (rc == BW_OK && format >= 2) {
         if (get_int(o, "changes_size", 0, INT64_MAX / 2, &v))
             return BW_ERR_INVALID;
         m->changes_size = (uint64_t)v;
         rc = parse_refs(json_object_get(o, "changes"), m, m->changes_size, &m->changes,
                         &m->nchanges);
     }
+    if (rc == BW_OK && format >= 3)
+        rc = parse_files(json_object_get(o, "files"), m);
     return rc;
 }
 
@@ -206,13 +279,31 @@ static json_t *render_refs(const struct bw_mchunk *v, size_t n)
     return arr;
 }
 
+static json_t *render_files(const struct bw_manifest *m)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < m->nfiles; i++) {
+        const struct bw_mfile *f = &m->files[i];
+        assert(f->first + f->nchunks <= m->nfchunks);
+        json_t *refs = render_refs(m->fchunks + f->first, f->nchunks);
+        json_t *o = refs != NULL ? json_pack("{s:s, s:I, s:o}", "name", f->name, "size",
+                                             (json_int_t)f->size, "chunks", refs)
+                                 : NULL;
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 static json_t *render_obj(const struct bw_manifest *m)
 {
     json_t *keys = json_array(), *chunks = render_refs(m->chunks, m->nchunks),
-           *changes = render_refs(m->changes, m->nchanges);
+           *changes = render_refs(m->changes, m->nchanges), *files = render_files(m);
     char b64[sodium_base64_ENCODED_LEN(BW_BACKUP_KEY_WRAPPED_BYTES,
                                        sodium_base64_VARIANT_ORIGINAL)];
-    bool ok = keys != NULL && chunks != NULL && changes != NULL;
+    bool ok = keys != NULL && chunks != NULL && changes != NULL && files != NULL;
     for (size_t i = 0; ok && i < m->nkeys; i++) {
         sodium_bin2base64(b64, sizeof(b64), m->keys[i].wrapped, sizeof(m->keys[i].wrapped),
                           sodium_base64_VARIANT_ORIGINAL);
@@ -223,17 +314,18 @@ static json_t *render_obj(const struct bw_manifest *m)
         json_decref(keys);
         json_decref(chunks);
         json_decref(changes);
+        json_decref(files);
         return NULL;
     }
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:I, s:I, s:s, s:o, s:o, "
-                     "s:o, s:I}",
-                     "format", 2, "name", m->name, "kind", m->kind, "parent", m->parent,
-                     "store", m->store, "created_ms", (json_int_t)m->created_ms,
-                     "finished_ms", (json_int_t)m->finished_ms, "schema_version",
-                     m->schema_version, "stream", m->stream, "log_seq",
-                     (json_int_t)m->log_seq, "size", (json_int_t)m->size, "config",
-                     m->config != NULL ? m->config : "", "keys", keys, "chunks", chunks,
-                     "changes", changes, "changes_size", (json_int_t)m->changes_size);
+                     "s:o, s:I, s:o}",
+                     "format", FORMAT, "name", m->name, "kind", m->kind, "parent", m->parent,
+                     "store", m->store, "created_ms", (json_int_t)m->created_ms, "finished_ms",
+                     (json_int_t)m->finished_ms, "schema_version", m->schema_version, "stream",
+                     m->stream, "log_seq", (json_int_t)m->log_seq, "size", (json_int_t)m->size,
+                     "config", m->config != NULL ? m->config : "", "keys", keys, "chunks", chunks,
+                     "changes", changes, "changes_size", (json_int_t)m->changes_size, "files",
+                     files);
 }
 
 enum bw_rc bw_manifest_render(const struct bw_manifest *m, char **out, size_t *len)

@@ -5,7 +5,8 @@
  * Prune removes manifests older than their kind's retention (never the
  * newest backup), then every chunk that no remaining manifest lists - a
  * manifest lists all chunks it needs, so "what a retained backup still
- * needs" is exactly the union of the remaining lists - then change-log
+ * needs" is exactly the union of the remaining lists (snapshot chunks,
+ * change chunks and the chunks of its DATA/audit/ files) - then change-log
  * segments older than backup_log. Chunks of data keys that no manifest
  * names at all are left alone: they may belong to a backup being written.
  * Each removed backup is audited (backup.pruned).
@@ -110,6 +111,11 @@ static enum bw_rc prune_backups(const struct bw_backup_env *env, struct bw_backu
         for (size_t c = 0; rc == BW_OK && !expired && c < m->nchanges; c++) {
             rc = bw_chunk_path(path, sizeof(path), m->keys[m->changes[c].key].id,
                                m->changes[c].id);
+            if (rc == BW_OK)
+                rc = set_add(&keep, path);
+        }
+        for (size_t c = 0; rc == BW_OK && !expired && c < m->nfchunks; c++) {
+            rc = bw_chunk_path(path, sizeof(path), m->keys[m->fchunks[c].key].id, m->fchunks[c].id);
             if (rc == BW_OK)
                 rc = set_add(&keep, path);
         }

@@ -8,9 +8,12 @@
  *
  * Keys and TLS files of the restored directory come from the data
  * directory the command runs with (on a new machine: the recovered master
- * key, docs/RESTORE.md); backups never carry key material.
+ * key, docs/RESTORE.md); backups never carry key material. The files of
+ * DATA/audit/ (format 3) come from the backup, every chunk authenticated
+ * before any is written (files.c writes them).
  */
 #include "backup/backup_int.h"
+#include "audit/audit.h"
 #include "store/store.h"
 #include "sys/sys.h"
 
@@ -34,7 +37,7 @@ struct fetch {
     const struct bw_backup_env *env;
     struct bw_backup_target *t;
     const struct bw_manifest *m;
-    const struct bw_mchunk *refs; /* m->chunks or m->changes */
+    const struct bw_mchunk *refs; /* m->chunks, m->changes or m->fchunks */
     size_t n;
     uint64_t size;
     struct bw_backup_key **keys;
@@ -130,16 +133,27 @@ static enum bw_rc unwrap_keys(const struct bw_backup_env *env, const struct bw_m
     return rc;
 }
 
-/* Reads every chunk of m (changes: every change chunk) into fd at its
- * offset when fd >= 0. */
+enum refs { SNAPSHOT, CHANGES, FILES };
+
+/* Reads every chunk of one list of m into fd, each at its offset (their
+ * plaintexts laid end to end), when fd >= 0; authenticates them all. */
 static enum bw_rc fetch_all(const struct bw_backup_env *env, struct bw_backup_target *t,
-                            const struct bw_manifest *m, bool changes, int fd, char *why,
+                            const struct bw_manifest *m, enum refs which, int fd, char *why,
                             size_t whylen)
 {
-    struct fetch f = {.env = env, .t = t, .m = m, .fd = fd,
-                      .refs = changes ? m->changes : m->chunks,
-                      .n = changes ? m->nchanges : m->nchunks,
-                      .size = changes ? m->changes_size : m->size};
+    struct fetch f = {.env = env,
+                      .t = t,
+                      .m = m,
+                      .fd = fd,
+                      .refs = which == SNAPSHOT  ? m->chunks
+                              : which == CHANGES ? m->changes
+                                                 : m->fchunks,
+                      .n = which == SNAPSHOT  ? m->nchunks
+                           : which == CHANGES ? m->nchanges
+                                              : m->nfchunks,
+                      .size = which == SNAPSHOT  ? m->size
+                              : which == CHANGES ? m->changes_size
+                                                 : m->files_size};
     pthread_t th[WORKERS];
     int started = 0;
     enum bw_rc rc = unwrap_keys(env, m, &f.keys, why, whylen);
@@ -206,10 +220,13 @@ enum bw_rc bw_backup_list(const struct bw_keyring *kr, struct bw_backup_target *
         struct bw_manifest *m = NULL;
         char w[512] = "";
         json_t *o;
-        if (bw_manifest_load(kr, t, names[i], &m, w, sizeof(w)) == BW_OK)
+        if (bw_manifest_load(kr, t, names[i], &m, w, sizeof(w)) == BW_OK) {
             o = summary(m);
-        else
+            if (o != NULL) /* format 3: the files of DATA/audit/ */
+                json_object_set_new(o, "files", json_integer((json_int_t)m->nfiles));
+        } else {
             o = json_pack("{s:s, s:s}", "name", names[i], "error", w);
+        }
         if (o == NULL || json_array_append_new(arr, o) != 0)
             rc = BW_ERR_NOMEM;
         bw_manifest_free(m);
@@ -231,7 +248,7 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
 {
     char **names = NULL;
     size_t n = 0;
-    uint64_t chunks = 0, bytes = 0, segments = 0;
+    uint64_t chunks = 0, bytes = 0, segments = 0, files = 0;
     enum bw_rc rc = BW_OK;
     if (name != NULL) {
         names = bw_calloc(1, sizeof(*names));
@@ -245,12 +262,15 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
         struct bw_manifest *m = NULL;
         rc = bw_manifest_load(env->kr, t, names[i], &m, why, whylen);
         if (rc == BW_OK)
-            rc = fetch_all(env, t, m, false, -1, why, whylen);
+            rc = fetch_all(env, t, m, SNAPSHOT, -1, why, whylen);
         if (rc == BW_OK)
-            rc = fetch_all(env, t, m, true, -1, why, whylen);
+            rc = fetch_all(env, t, m, CHANGES, -1, why, whylen);
+        if (rc == BW_OK) /* format 3: the files of DATA/audit/ */
+            rc = fetch_all(env, t, m, FILES, -1, why, whylen);
         if (rc == BW_OK) {
-            chunks += m->nchunks + m->nchanges;
-            bytes += m->size + m->changes_size;
+            chunks += m->nchunks + m->nchanges + m->nfchunks;
+            bytes += m->size + m->changes_size + m->files_size;
+            files += m->nfiles;
         }
         bw_manifest_free(m);
     }
@@ -268,6 +288,8 @@ enum bw_rc bw_backup_verify(const struct bw_backup_env *env, struct bw_backup_ta
             rc = BW_ERR_NOMEM;
         else
             json_object_set_new(*out, "key_backups", json_integer((json_int_t)key_backups));
+        if (*out != NULL)
+            json_object_set_new(*out, "files", json_integer((json_int_t)files));
     }
     json_t *d = json_pack("{s:s, s:s}", "scope", name != NULL ? name : "all", "result",
                           rc == BW_OK ? "ok" : why);
@@ -444,7 +466,7 @@ static enum bw_rc apply_backup_changes(const struct bw_backup_env *env,
         bw_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
         return BW_ERR_IO;
     }
-    rc = fetch_all(env, t, m, true, fd, why, whylen);
+    rc = fetch_all(env, t, m, CHANGES, fd, why, whylen);
     if (rc == BW_OK) {
         map = mmap(NULL, (size_t)m->changes_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED)
@@ -484,7 +506,7 @@ static enum bw_rc load_data(const struct bw_backup_env *env, struct bw_backup_ta
         bw_why(why, whylen, "cannot create %s: %s", snap, strerror(errno));
         return BW_ERR_IO;
     }
-    rc = fetch_all(env, t, p->m, false, fd, why, whylen);
+    rc = fetch_all(env, t, p->m, SNAPSHOT, fd, why, whylen);
     close(fd);
     if (rc == BW_OK)
         rc = bw_store_load_snapshot(target, snap, why, whylen);
@@ -506,6 +528,83 @@ static enum bw_rc load_data(const struct bw_backup_env *env, struct bw_backup_ta
     return rc;
 }
 
+/* What a restore did with the files of DATA/audit/. */
+struct files_out {
+    uint64_t dropped;   /* checkpoint lines beyond the restored chain */
+    uint64_t from_live; /* archives copied from the live data directory */
+    json_t *missing;    /* archives the restored store lists that nothing supplied */
+};
+
+/* Fetches and authenticates every file chunk of m into dir/audit/restore.files
+ * (a private temporary); *map receives its mapping (MAP_FAILED for none). */
+static enum bw_rc fetch_files(const struct bw_backup_env *env, struct bw_backup_target *t,
+                              const struct bw_manifest *m, const char *dir, void **map, char *why,
+                              size_t whylen)
+{
+    char adir[4096], path[4096];
+    *map = MAP_FAILED;
+    enum bw_rc rc = bw_sys_path(adir, sizeof(adir), dir, "audit");
+    if (rc == BW_OK)
+        rc = bw_sys_path(path, sizeof(path), dir, "audit/restore.files");
+    if (rc == BW_OK && (rc = bw_sys_mkdir_private(adir, why, whylen)) == BW_ERR_EXISTS)
+        rc = BW_OK;
+    if (rc != BW_OK)
+        return rc;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        bw_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
+        return BW_ERR_IO;
+    }
+    rc = fetch_all(env, t, m, FILES, fd, why, whylen);
+    if (rc == BW_OK && m->files_size > 0) {
+        *map = mmap(NULL, (size_t)m->files_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (*map == MAP_FAILED) {
+            bw_why(why, whylen, "cannot read %s: %s", path, strerror(errno));
+            rc = BW_ERR_IO;
+        }
+    }
+    close(fd);
+    unlink(path); /* the mapping stays valid */
+    return rc;
+}
+
+/* Format 3: the files of DATA/audit/. Every chunk is authenticated before
+ * any file is written; checkpoints.jsonl then keeps only what names events
+ * of the restored chain, whose newest event comes from the restored store
+ * (read through the audit API, before anything else appends to it).
+ * Archives the restored store lists beyond the backup's files come from the
+ * live data directory when it has them (files.c). */
+static enum bw_rc restore_files(const struct bw_backup_env *env, struct bw_backup_target *t,
+                                const struct bw_manifest *m, const char *dir, const char *target,
+                                struct files_out *o, char *why, size_t whylen)
+{
+    void *map = MAP_FAILED;
+    struct bw_store *st = NULL;
+    struct bw_store_opts so = {.pool_size = 1};
+    int64_t head = 0;
+    enum bw_rc rc = m->nfiles > 0 ? fetch_files(env, t, m, dir, &map, why, whylen) : BW_OK;
+    if (rc == BW_OK)
+        rc = bw_store_open(target, &so, &st, why, whylen);
+    if (rc == BW_OK && (rc = bw_audit_head_seq(st, &head)) != BW_OK)
+        bw_why(why, whylen, "cannot read the newest audit event of the restored store: %s",
+               bw_rc_str(rc));
+    if (rc == BW_OK && m->nfiles > 0)
+        rc =
+            bw_files_install(dir, m, map != MAP_FAILED ? (const uint8_t *)map : (const uint8_t *)"",
+                             head, &o->dropped, why, whylen);
+    if (rc == BW_OK)
+        rc = bw_files_complete(st, m, env->data_dir, dir, &o->from_live, o->missing, why, whylen);
+    bw_store_close(st);
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)m->files_size);
+    if (rc == BW_OK && json_array_size(o->missing) > 0)
+        bw_log(BW_LOG_WARN, "backup.restore",
+               "%zu audit archive(s) the restored store lists "
+               "are neither in backup %s nor in %s: audit verify will name them missing",
+               json_array_size(o->missing), m->name, env->data_dir);
+    return rc;
+}
+
 enum bw_rc bw_backup_remove_dir(const char *dir)
 {
     static const char *const files[] = {
@@ -515,6 +614,7 @@ enum bw_rc bw_backup_remove_dir(const char *dir)
         "db/keys.db-wal",    "db/keys.db-shm",       "keys",                   "tls",
         "db"};
     char p[4096];
+    bw_files_remove(dir); /* audit/ (format 3) */
     for (size_t i = 0; i < BW_ARRAY_LEN(files); i++) {
         if (bw_sys_path(p, sizeof(p), dir, files[i]) == BW_OK && unlink(p) != 0)
             (void)rmdir(p);
@@ -572,8 +672,14 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                  : bw_keystore_restore(env, t, p.m->store, db, tmp, keys_from,
                                        sizeof(keys_from), why, whylen);
     unsigned shredded = 0;
+    struct files_out fo = {.missing = json_array()};
+    if (fo.missing == NULL)
+        rc = BW_ERR_NOMEM;
     if (rc == BW_OK)
         rc = load_data(env, t, &p, tmp, o->database, &applied, why, whylen);
+    if (rc == BW_OK) /* before the sweep, which may append audit events */
+        rc = restore_files(env, t, p.m, tmp, o->database != NULL ? o->database : db, &fo, why,
+                           whylen);
     if (rc == BW_OK)
         rc = bw_keystore_sweep(o->database != NULL ? o->database : db, &shredded, why, whylen);
     if (rc == BW_OK && rename(tmp, o->to) != 0) {
@@ -596,6 +702,13 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
             json_object_set_new(*out, "keys_from", json_string(keys_from));
         if (*out != NULL)
             json_object_set_new(*out, "records_without_keys", json_integer(shredded));
+        if (*out != NULL)
+            json_object_set_new(
+                *out, "audit_files",
+                json_pack("{s:I, s:I, s:I, s:I, s:O}", "count", (json_int_t)p.m->nfiles, "size",
+                          (json_int_t)p.m->files_size, "checkpoints_dropped",
+                          (json_int_t)fo.dropped, "archives_from_live", (json_int_t)fo.from_live,
+                          "archives_missing", fo.missing));
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }
@@ -603,5 +716,6 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                           json_pack("{s:s, s:s, s:s}", "to", o->to, "point", at, "result",
                                     rc == BW_OK ? "ok" : why));
     bw_manifest_free(p.m);
+    json_decref(fo.missing);
     return rc;
 }

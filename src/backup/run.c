@@ -7,7 +7,10 @@
  * backup writes only chunks its parent does not hold and refers to the
  * parent's (the manifest carries every data key it needs, wrapped), so any
  * backup restores on its own. Every run and failure is audited. A second
- * target receives a copy after the backup is published (copy.c).
+ * target receives a copy after the backup is published (copy.c). The
+ * files of DATA/audit/ (archives, checkpoints.jsonl; files.c) are read
+ * once the snapshot is pinned and chunked the same way, per file, so an
+ * unchanged archive costs nothing in an incremental.
  *
  * Trusts: the store's snapshot. The plaintext snapshot exists only inside
  * the data directory (0700, like the database itself) and is removed on
@@ -89,6 +92,7 @@ struct run {
     struct bw_backup_target *t;
     const uint8_t *data;
     size_t *off;
+    const uint8_t **at; /* files: where chunk i starts (off[] then spans all files) */
     struct bw_mchunk *chunks;
     size_t n;
     const struct known *known;
@@ -119,7 +123,7 @@ static enum bw_rc one_chunk(struct run *r, size_t i, struct bw_buf *obj, char *w
 {
     struct bw_mchunk *c = &r->chunks[i];
     char path[BW_BK_NAME_MAX], hex[2 * BW_BACKUP_ID_BYTES + 1];
-    const uint8_t *p = r->data + r->off[i];
+    const uint8_t *p = r->at != NULL ? r->at[i] : r->data + r->off[i];
     c->len = (uint32_t)(r->off[i + 1] - r->off[i]);
     enum bw_rc rc = bw_keyring_backup_id(r->env->kr, p, c->len, c->id);
     if (rc != BW_OK)
@@ -264,13 +268,14 @@ static enum bw_rc cut(const struct bw_keyring *kr, const uint8_t *p, size_t len,
 /* ---- manifest assembly -------------------------------------------------------------- */
 
 /* Keys: the parent's (so its chunks stay readable) then the new one; the
- * parent's chunk table becomes `known`. */
+ * parent's chunks and file chunks become `known`. */
 static enum bw_rc inherit(struct bw_manifest *m, const struct bw_manifest *parent,
                           struct known **known, size_t *nknown)
 {
     size_t pk = parent != NULL ? parent->nkeys : 0, pc = parent != NULL ? parent->nchunks : 0;
+    size_t pf = parent != NULL ? parent->nfchunks : 0;
     m->keys = bw_calloc(pk + 1, sizeof(*m->keys));
-    struct known *k = bw_calloc(pc ? pc : 1, sizeof(*k));
+    struct known *k = bw_calloc(pc + pf ? pc + pf : 1, sizeof(*k));
     if (m->keys == NULL || k == NULL) {
         bw_free(k);
         return BW_ERR_NOMEM;
@@ -278,15 +283,16 @@ static enum bw_rc inherit(struct bw_manifest *m, const struct bw_manifest *paren
     for (size_t i = 0; i < pk; i++)
         m->keys[i] = parent->keys[i];
     m->nkeys = pk + 1;
-    for (size_t i = 0; i < pc; i++) {
-        memcpy(k[i].id, parent->chunks[i].id, BW_BACKUP_ID_BYTES);
-        k[i].key = parent->chunks[i].key;
-        k[i].len = parent->chunks[i].len;
+    for (size_t i = 0; i < pc + pf; i++) {
+        const struct bw_mchunk *c = i < pc ? &parent->chunks[i] : &parent->fchunks[i - pc];
+        memcpy(k[i].id, c->id, BW_BACKUP_ID_BYTES);
+        k[i].key = c->key;
+        k[i].len = c->len;
     }
-    if (pc > 1)
-        qsort(k, pc, sizeof(*k), known_cmp);
+    if (pc + pf > 1)
+        qsort(k, pc + pf, sizeof(*k), known_cmp);
     *known = k;
-    *nknown = pc;
+    *nknown = pc + pf;
     return BW_OK;
 }
 
@@ -301,6 +307,8 @@ static void compact_keys(struct bw_manifest *m)
         used[m->chunks[i].key] = true;
     for (size_t i = 0; i < m->nchanges; i++)
         used[m->changes[i].key] = true;
+    for (size_t i = 0; i < m->nfchunks; i++)
+        used[m->fchunks[i].key] = true;
     size_t n = 0;
     for (size_t i = 0; i < m->nkeys; i++) {
         if (!used[i] && !(i + 1 == m->nkeys && n == 0))
@@ -312,6 +320,8 @@ static void compact_keys(struct bw_manifest *m)
         m->chunks[i].key = map[m->chunks[i].key];
     for (size_t i = 0; i < m->nchanges; i++)
         m->changes[i].key = map[m->changes[i].key];
+    for (size_t i = 0; i < m->nfchunks; i++)
+        m->fchunks[i].key = map[m->fchunks[i].key];
     m->nkeys = n;
 out:
     bw_free(map);
@@ -417,23 +427,111 @@ static enum bw_rc take_snapshot(const struct bw_backup_env *env, struct bw_manif
     return rc;
 }
 
-static json_t *describe(const struct bw_manifest *m, const struct run *r, const uint8_t sha[32],
-                        uint64_t mbytes, double secs)
+static json_t *describe(const struct bw_manifest *m, const struct run *r, const struct run *f,
+                        const uint8_t sha[32], uint64_t mbytes, double secs)
 {
     char hex[65], ts[21];
     bw_hex(sha, 32, hex);
     bw_time_format(m->created_ms / 1000, ts);
-    return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s?, "
-                     "s:I, s:s, s:I}",
-                     "name", m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL,
-                     "created_at", ts, "created_ms", (json_int_t)m->created_ms, "store",
-                     m->store, "size", (json_int_t)m->size, "chunks", (json_int_t)m->nchunks,
-                     "new_chunks", (json_int_t)atomic_load(&r->new_chunks), "stored_bytes",
-                     (json_int_t)(atomic_load(&r->stored) + mbytes), "new_bytes",
-                     (json_int_t)atomic_load(&r->new_bytes), "seconds", secs, "sha256", hex,
-                     "stream", m->stream[0] ? m->stream : NULL, "log_seq",
-                     (json_int_t)m->log_seq, "mode", r->from_log ? "changes" : "snapshot",
-                     "changes_size", (json_int_t)m->changes_size);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s?, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s?, "
+        "s:I, s:s, s:I}",
+        "name", m->name, "kind", m->kind, "parent", m->parent[0] ? m->parent : NULL, "created_at",
+        ts, "created_ms", (json_int_t)m->created_ms, "store", m->store, "size", (json_int_t)m->size,
+        "chunks", (json_int_t)m->nchunks, "new_chunks", (json_int_t)atomic_load(&r->new_chunks),
+        "stored_bytes", (json_int_t)(atomic_load(&r->stored) + atomic_load(&f->stored) + mbytes),
+        "new_bytes", (json_int_t)atomic_load(&r->new_bytes), "seconds", secs, "sha256", hex,
+        "stream", m->stream[0] ? m->stream : NULL, "log_seq", (json_int_t)m->log_seq, "mode",
+        r->from_log ? "changes" : "snapshot", "changes_size", (json_int_t)m->changes_size);
+    json_t *files = json_pack("{s:I, s:I, s:I, s:I, s:I}", "count", (json_int_t)m->nfiles, "size",
+                              (json_int_t)m->files_size, "chunks", (json_int_t)m->nfchunks,
+                              "new_chunks", (json_int_t)atomic_load(&f->new_chunks), "new_bytes",
+                              (json_int_t)atomic_load(&f->new_bytes));
+    if (o == NULL || files == NULL || json_object_set_new(o, "files", files) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- the files of DATA/audit/ (files.c) -----------------------------------------------
+ * Read once the snapshot is pinned: an archive is written before
+ * bw_audit_archives lists it, so every archive the snapshot lists is on
+ * disk by then (later ones are harmless, and checkpoints beyond the
+ * snapshot are dropped by a restore). Each file is cut on its own, so an
+ * unchanged file yields exactly the chunks its parent holds. */
+
+/* Cut points of every file as one run over all of them: f->off (offsets
+ * into the files laid end to end), f->at (where each chunk starts),
+ * m->files and m->fchunks. */
+static enum bw_rc plan_files(const struct bw_keyring *kr, const struct bw_file_src *src, size_t n,
+                             struct bw_manifest *m, struct run *f)
+{
+    size_t **offs = bw_calloc(n ? n : 1, sizeof(*offs)), *cnt = bw_calloc(n ? n : 1, sizeof(*cnt));
+    size_t total = 0, k = 0;
+    uint64_t base = 0;
+    enum bw_rc rc = offs != NULL && cnt != NULL ? BW_OK : BW_ERR_NOMEM;
+    for (size_t i = 0; rc == BW_OK && i < n; i++) {
+        rc = cut(kr, src[i].data, src[i].len, &offs[i], &cnt[i]);
+        total += rc == BW_OK ? cnt[i] : 0;
+    }
+    if (rc == BW_OK) {
+        m->files = bw_calloc(n ? n : 1, sizeof(*m->files));
+        m->fchunks = bw_calloc(total ? total : 1, sizeof(*m->fchunks));
+        f->off = bw_malloc((total + 1) * sizeof(*f->off));
+        f->at = bw_malloc((total ? total : 1) * sizeof(*f->at));
+        if (m->files == NULL || m->fchunks == NULL || f->off == NULL || f->at == NULL)
+            rc = BW_ERR_NOMEM;
+    }
+    for (size_t i = 0; rc == BW_OK && i < n; i++) {
+        struct bw_mfile *mf = &m->files[i];
+        *mf = (struct bw_mfile){.size = src[i].len, .first = k, .nchunks = cnt[i]};
+        snprintf(mf->name, sizeof(mf->name), "%s", src[i].name);
+        for (size_t j = 0; j < cnt[i]; j++, k++) {
+            f->off[k] = (size_t)base + offs[i][j];
+            f->at[k] = src[i].data + offs[i][j];
+        }
+        base += src[i].len;
+    }
+    if (rc == BW_OK) {
+        f->off[total] = (size_t)base;
+        m->nfiles = n;
+        m->nfchunks = total;
+        m->files_size = base;
+        f->n = total;
+        f->chunks = m->fchunks;
+        f->total = base;
+    }
+    for (size_t i = 0; offs != NULL && i < n; i++)
+        bw_free(offs[i]);
+    bw_free(offs);
+    bw_free(cnt);
+    return rc;
+}
+
+/* Reads, chunks, deduplicates against known and seals the files under the
+ * snapshot's data key (r's). */
+static enum bw_rc take_files(const struct bw_backup_env *env, const struct run *r, struct run *f,
+                             struct bw_manifest *m, const struct known *known, size_t nknown,
+                             char *why, size_t whylen)
+{
+    struct bw_file_src *src = NULL;
+    size_t n = 0;
+    enum bw_rc rc = bw_files_collect(env->data_dir, &src, &n, why, whylen);
+    if (rc == BW_OK)
+        rc = plan_files(env->kr, src, n, m, f);
+    if (rc == BW_OK) {
+        f->known = known;
+        f->nknown = nknown;
+        f->key = r->key;
+        f->keyid = r->keyid;
+        f->key_index = r->key_index;
+        run_workers(f);
+        if ((rc = f->rc) != BW_OK)
+            bw_why(why, whylen, "%s", f->why);
+    }
+    bw_files_release(src, n);
+    return rc;
 }
 
 /* ---- an incremental from the change log (SQLite, inside serve) ------------------
@@ -528,12 +626,13 @@ static enum bw_rc log_delta(const struct bw_backup_env *env, struct run *r,
     return BW_OK;
 }
 
-static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
+static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r, struct run *f,
                          struct bw_manifest *m, struct snap *s, struct bw_buf *delta,
                          enum bw_backup_kind kind, json_t **out, char *why, size_t whylen)
 {
     struct bw_manifest *parent = NULL;
     struct known *known = NULL;
+    size_t nknown = 0;
     struct bw_backup_key *key = NULL;
     uint8_t sha[32];
     uint64_t mbytes = 0;
@@ -548,7 +647,7 @@ static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
     snprintf(m->parent, sizeof(m->parent), "%s", parent != NULL ? parent->name : "");
     snprintf(m->store, sizeof(m->store), "%s", bw_store_driver(env->store));
     snprintf(m->stream, sizeof(m->stream), "%s", env->log_stream ? env->log_stream : "");
-    if ((rc = inherit(m, parent, &known, &r->nknown)) != BW_OK)
+    if ((rc = inherit(m, parent, &known, &nknown)) != BW_OK)
         goto out;
     char *keyid = m->keys[m->nkeys - 1].id;
     new_name(m->name, sizeof(m->name), bw_time_now_ms(), keyid);
@@ -597,6 +696,7 @@ static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
         r->data = s->data;
         r->chunks = m->chunks;
         r->known = known;
+        r->nknown = nknown;
         r->total = s->len;
     }
     r->key = key;
@@ -607,13 +707,15 @@ static enum bw_rc do_run(const struct bw_backup_env *env, struct run *r,
         bw_why(why, whylen, "%s", r->why);
         goto out;
     }
+    if ((rc = take_files(env, r, f, m, known, nknown, why, whylen)) != BW_OK)
+        goto out;
     /* publish: chunks durable first, then the manifest */
     rc = bw_target_sync(r->t, why, whylen);
     compact_keys(m);
     if (rc == BW_OK)
         rc = bw_manifest_store(env->kr, r->t, m, sha, &mbytes, why, whylen);
     if (rc == BW_OK) {
-        *out = describe(m, r, sha, mbytes, (double)(bw_time_mono_ns() - t0) / 1e9);
+        *out = describe(m, r, f, sha, mbytes, (double)(bw_time_mono_ns() - t0) / 1e9);
         if (*out == NULL)
             rc = BW_ERR_NOMEM;
     }
@@ -628,15 +730,16 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
                          struct bw_backup_target *copy, enum bw_backup_kind kind, json_t **out,
                          char *why, size_t whylen)
 {
-    struct run r = {.env = env, .t = t};
+    struct run r = {.env = env, .t = t}, f = {.env = env, .t = t};
     struct bw_manifest *m = bw_calloc(1, sizeof(*m));
     struct snap s = {.path = ""};
     struct bw_buf delta;
     json_t *res = NULL;
     bw_buf_init(&delta, 0);
     pthread_mutex_init(&r.mu, NULL);
-    enum bw_rc rc = m != NULL ? do_run(env, &r, m, &s, &delta, kind, &res, why, whylen)
-                              : BW_ERR_NOMEM;
+    pthread_mutex_init(&f.mu, NULL);
+    enum bw_rc rc =
+        m != NULL ? do_run(env, &r, &f, m, &s, &delta, kind, &res, why, whylen) : BW_ERR_NOMEM;
     if (rc == BW_OK) /* decision C6: the key store, as an object of its own */
         rc = bw_keystore_backup(env, t, copy, res, why, whylen);
     snap_free(&s);
@@ -661,7 +764,10 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
                                                "reason", bw_rc_str(rc)));
     }
     bw_free(r.off);
+    bw_free(f.off);
+    bw_free(f.at);
     bw_manifest_free(m);
     pthread_mutex_destroy(&r.mu);
+    pthread_mutex_destroy(&f.mu);
     return rc;
 }

@@ -211,6 +211,100 @@ static void test_manifest_changes(void **state)
     bw_manifest_free(p);
 }
 
+static char *replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    size_t n = strlen(text) - strlen(from) + strlen(to);
+    char *out = at != NULL ? malloc(n + 1) : NULL;
+    if (out != NULL)
+        snprintf(out, n + 1, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    return out;
+}
+
+/* Format 3: the files of DATA/audit/ round-trip; names are the known ones
+ * only, in order, each once; every file's chunk lengths add up to its size;
+ * the member counts of formats 2 and 3 are exact. */
+static void test_manifest_files(void **state)
+{
+#define ARCH "audit-00000000000000000001-00000000000000000300.bwa"
+    struct bw_manifest m = {.name = "20260101T000000Z-000-abc",
+                            .kind = "full",
+                            .parent = "",
+                            .store = "sqlite",
+                            .created_ms = 1000,
+                            .finished_ms = 1001,
+                            .schema_version = 6,
+                            .stream = "",
+                            .log_seq = 3,
+                            .size = 100,
+                            .config = ""};
+    struct bw_mkey keys[1] = {{.id = "0123456789abcdef"}};
+    struct bw_mchunk chunks[1] = {{.key = 0, .len = 100}};
+    struct bw_mchunk fchunks[3] = {
+        {.key = 0, .len = 70}, {.key = 0, .len = 30}, {.key = 0, .len = 9}};
+    struct bw_mfile files[2] = {{.name = ARCH, .size = 100, .first = 0, .nchunks = 2},
+                                {.name = "checkpoints.jsonl", .size = 9, .first = 2, .nchunks = 1}};
+    char *text = NULL, *text2 = NULL, *bad = NULL;
+    size_t len = 0, len2 = 0;
+    struct bw_manifest *p = NULL;
+    (void)state;
+    m.keys = keys;
+    m.nkeys = 1;
+    m.chunks = chunks;
+    m.nchunks = 1;
+    m.files = files;
+    m.nfiles = 2;
+    m.fchunks = fchunks;
+    m.nfchunks = 3;
+    fchunks[1].id[0] = 1;
+    assert_int_equal(bw_manifest_render(&m, &text, &len), BW_OK);
+    assert_int_equal(bw_manifest_parse(text, len, &p), BW_OK);
+    assert_int_equal(p->nfiles, 2);
+    assert_int_equal(p->nfchunks, 3);
+    assert_int_equal(p->files_size, 109);
+    assert_string_equal(p->files[1].name, "checkpoints.jsonl");
+    assert_int_equal(p->files[1].first, 2);
+    assert_int_equal(p->fchunks[1].id[0], 1);
+    assert_int_equal(bw_manifest_render(p, &text2, &len2), BW_OK);
+    assert_int_equal(len, len2);
+    assert_memory_equal(text, text2, len);
+    bw_manifest_free(p);
+    bw_free(text2);
+    /* the text, changed one way at a time: each is refused */
+    static const struct {
+        const char *from, *to;
+    } cases[] = {
+        {ARCH, "../" ARCH},                                                           /* a path */
+        {ARCH, "archive/" ARCH},                                                      /* a '/' */
+        {ARCH, "audit-1-300.bwa"},                                                    /* digits */
+        {ARCH, "audit-00000000000000000001-0000000000000000030x.bwa"},                /* digits */
+        {"checkpoints.jsonl", "checkpoints.json"},                                    /* unknown */
+        {"checkpoints.jsonl", "audit-00000000000000000000-00000000000000000000.bwa"}, /* order */
+        {"checkpoints.jsonl", ARCH},                                                  /* twice */
+        {"\"size\":9", "\"size\":10"},                                                /* lengths */
+        {"\"size\":100", "\"size\":99"},                                              /* lengths */
+        {"\"size\":9", "\"size\":9,\"mode\":384"},                                    /* a member */
+        {"\"format\":3", "\"format\":2"}, /* 17 members */
+        {"\"format\":3", "\"format\":4"}, /* unknown */
+        {",\"files\":[", ",\"filez\":["}, /* unknown */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bad = replace(text, cases[i].from, cases[i].to);
+        assert_non_null(bad);
+        p = NULL;
+        assert_int_equal(bw_manifest_parse(bad, strlen(bad), &p), BW_ERR_INVALID);
+        assert_null(p);
+        free(bad);
+    }
+    /* a key index out of range */
+    fchunks[2].key = 1;
+    bw_free(text);
+    assert_int_equal(bw_manifest_render(&m, &text, &len), BW_OK);
+    assert_int_equal(bw_manifest_parse(text, len, &p), BW_ERR_INVALID);
+    bw_free(text);
+#undef ARCH
+}
+
 static void test_log_records(void **state)
 {
     struct bw_buf b;
@@ -269,9 +363,9 @@ static void test_parse_every(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chunker_bounds),      cmocka_unit_test(test_chunk_roundtrip_and_flips),
-        cmocka_unit_test(test_manifest_roundtrip),
-        cmocka_unit_test(test_manifest_changes), cmocka_unit_test(test_log_records),
+        cmocka_unit_test(test_chunker_bounds),     cmocka_unit_test(test_chunk_roundtrip_and_flips),
+        cmocka_unit_test(test_manifest_roundtrip), cmocka_unit_test(test_manifest_changes),
+        cmocka_unit_test(test_manifest_files),     cmocka_unit_test(test_log_records),
         cmocka_unit_test(test_blob_flips),         cmocka_unit_test(test_parse_every),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
