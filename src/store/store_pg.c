@@ -958,6 +958,12 @@ static enum bw_rc query_value(PGconn *conn, const char *sql, int n, const char *
     return rc;
 }
 
+enum bw_rc bw_pg_query_value(PGconn *conn, const char *sql, int n, const char *const *vals,
+                             char *out, size_t cap)
+{
+    return query_value(conn, sql, n, vals, out, cap);
+}
+
 /* Current schema version on conn: 0 when the migrations table is absent. */
 static enum bw_rc read_version(PGconn *conn, int *have)
 {

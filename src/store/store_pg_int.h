@@ -18,6 +18,10 @@ BW_MUST_CHECK enum bw_rc bw_pg_connect(const struct pg_store *st, PGconn **out, 
                                        size_t whylen);
 /* Trusted SQL text without parameters; failures logged redacted at debug. */
 BW_MUST_CHECK enum bw_rc bw_pg_exec(PGconn *conn, const char *sql, const char *what);
+/* One value (empty when NULL or no row) of trusted text with optional text
+ * parameters. */
+BW_MUST_CHECK enum bw_rc bw_pg_query_value(PGconn *conn, const char *sql, int n,
+                                           const char *const *vals, char *out, size_t cap);
 /* Maps a failed result to a bw_rc (logged redacted at debug level). */
 enum bw_rc bw_pg_map_error(const PGresult *res, const char *what);
 

@@ -64,9 +64,6 @@ struct pg_log {
 
 /* ---- delivery ------------------------------------------------------------------- */
 
-static enum bw_rc query_one(PGconn *conn, const char *sql, const char *what, char *out,
-                            size_t cap);
-
 static enum bw_rc parse_i64(const char *s, int64_t *out)
 {
     uint64_t u = 0;
@@ -149,7 +146,7 @@ static enum bw_rc poll_locked(struct pg_log *l)
     }
     char mark[24] = "";
     int64_t watermark = 0;
-    enum bw_rc rc = query_one(l->conn, LOG_WATERMARK_SQL, "log watermark", mark, sizeof(mark));
+    enum bw_rc rc = bw_pg_query_value(l->conn, LOG_WATERMARK_SQL, 0, NULL, mark, sizeof(mark));
     if (rc == BW_OK)
         rc = parse_i64(mark, &watermark);
     if (rc == BW_OK)
@@ -184,18 +181,6 @@ static void *poller(void *arg)
 
 /* ---- start and stop --------------------------------------------------------------- */
 
-static enum bw_rc query_one(PGconn *conn, const char *sql, const char *what, char *out, size_t cap)
-{
-    PGresult *res = PQexec(conn, sql);
-    enum bw_rc rc = BW_OK;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-        rc = bw_pg_map_error(res, what);
-    else
-        snprintf(out, cap, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return rc;
-}
-
 /* Installs the triggers and drops what was captured before this stream, in
  * one transaction (creating a trigger waits for the table's writers, so a
  * transaction that wrote before the trigger existed has committed by then and
@@ -207,11 +192,11 @@ static enum bw_rc install(struct pg_log *l, char *why, size_t whylen)
     for (int attempt = 0; attempt < 3 && rc != BW_OK; attempt++) {
         rc = bw_pg_exec(l->conn, "BEGIN; SET LOCAL lock_timeout = '10s'", "log install");
         if (rc == BW_OK)
-            rc = query_one(l->conn, "SELECT bw_changelog_install(true)", "log install", skipped,
-                           sizeof(skipped));
+            rc = bw_pg_query_value(l->conn, "SELECT bw_changelog_install(true)", 0, NULL, skipped,
+                                   sizeof(skipped));
         if (rc == BW_OK)
-            rc = query_one(l->conn, "SELECT COALESCE(max(seq), 0) FROM bw_changelog_commit",
-                           "log position", last, sizeof(last));
+            rc = bw_pg_query_value(l->conn, "SELECT COALESCE(max(seq), 0) FROM bw_changelog_commit",
+                                   0, NULL, last, sizeof(last));
         if (rc == BW_OK)
             rc = bw_pg_exec(l->conn,
                             "DELETE FROM bw_changelog; DELETE FROM bw_changelog_commit; COMMIT",
@@ -228,8 +213,7 @@ static enum bw_rc install(struct pg_log *l, char *why, size_t whylen)
     rc = parse_i64(last, &l->last_commit);
     l->pruned = 0;
     if (rc == BW_OK && skipped[0] != '\0')
-        bw_why(why, whylen, "tables without a PRIMARY KEY are not in the change log: %s",
-               skipped);
+        bw_why(why, whylen, "tables without a PRIMARY KEY are not in the change log: %s", skipped);
     return rc;
 }
 
@@ -256,10 +240,11 @@ enum bw_rc bw_pg_log_start(const struct pg_store *st, bw_store_change_fn fn, voi
     l->arg = arg;
     enum bw_rc rc = bw_pg_connect(st, &l->conn, why, whylen);
     if (rc == BW_OK)
-        rc = query_one(l->conn, "SELECT pg_try_advisory_lock(" LOG_OWNER_LOCK ")", "log lock",
-                       got, sizeof(got));
+        rc = bw_pg_query_value(l->conn, "SELECT pg_try_advisory_lock(" LOG_OWNER_LOCK ")", 0, NULL,
+                               got, sizeof(got));
     if (rc == BW_OK && strcmp(got, "t") != 0) {
-        bw_why(why, whylen, "another process ships this database's change log (one `bulwark "
+        bw_why(why, whylen,
+               "another process ships this database's change log (one `bulwark "
                "serve` with backups per database)");
         rc = BW_ERR_BUSY;
     }
@@ -303,14 +288,13 @@ enum bw_rc bw_pg_log_sync(struct pg_log *l)
     return rc;
 }
 
-enum bw_rc bw_pg_log_pin(struct pg_log *l, PGconn *conn, char *snap, size_t cap,
-                         uint64_t *log_seq)
+enum bw_rc bw_pg_log_pin(struct pg_log *l, PGconn *conn, char *snap, size_t cap, uint64_t *log_seq)
 {
     pthread_mutex_lock(&l->mu);
     enum bw_rc rc =
         bw_pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "snapshot begin");
     if (rc == BW_OK)
-        rc = query_one(conn, "SELECT pg_export_snapshot()", "snapshot export", snap, cap);
+        rc = bw_pg_query_value(conn, "SELECT pg_export_snapshot()", 0, NULL, snap, cap);
     if (rc == BW_OK)
         rc = deliver_all(l, conn);
     if (rc == BW_OK)

@@ -214,6 +214,30 @@ def serve_with_backups(tmp, target, extra=(), pg_dir=None):
                           before_serve=add_admin)
 
 
+def load_around_backup(srv, api, token, prefix, ov):
+    """Creates users from a writer thread while a CLI full backup runs;
+    returns the backup's result, every (email, acknowledged time) and the
+    emails acknowledged before the backup point."""
+    acked = []
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            email = "%s%04d@example.com" % (prefix, i)
+            acked.append((email, create_user(api, token, email)))
+            i += 1
+    th = threading.Thread(target=writer)
+    th.start()
+    time.sleep(1.0)
+    res = bwj(srv.data_dir, "backup", "run", "--full", overrides=ov)
+    time.sleep(0.5)
+    stop.set()
+    th.join()
+    point = res["created_ms"] / 1000.0
+    return res, acked, {e for e, t in acked if t < point}
+
+
 # ---- cases ------------------------------------------------------------------------------
 
 def t_load_and_pitr(tmp):
@@ -223,24 +247,7 @@ def t_load_and_pitr(tmp):
         api, token = admin_api(srv)
         ov = ["backup.target=dir:" + target]
         # -- load: a CLI backup while a writer thread creates users
-        acked = []
-        stop = threading.Event()
-
-        def writer():
-            i = 0
-            while not stop.is_set():
-                email = "load%04d@example.com" % i
-                acked.append((email, create_user(api, token, email)))
-                i += 1
-        th = threading.Thread(target=writer)
-        th.start()
-        time.sleep(1.0)
-        res = bwj(srv.data_dir, "backup", "run", "--full", overrides=ov)
-        time.sleep(0.5)
-        stop.set()
-        th.join()
-        point = res["created_ms"] / 1000.0
-        before = {e for e, t in acked if t < point}
+        res, acked, before = load_around_backup(srv, api, token, "load", ov)
         check(len(before) >= 1 and len(acked) > len(before),
               "load: writes on both sides of the backup point (%d/%d)" % (len(before),
                                                                          len(acked)))
@@ -546,25 +553,8 @@ def t_pg_pitr(tmp):
         wait_for(lambda: len(manifests(target)) >= 1, 60, "the scheduler's first full backup")
         api, token = admin_api(srv)
         ov = ["backup.target=dir:" + target]
-        acked = []
-        stop = threading.Event()
-
-        def writer():
-            i = 0
-            while not stop.is_set():
-                email = "pgload%04d@example.com" % i
-                acked.append((email, create_user(api, token, email)))
-                i += 1
-        th = threading.Thread(target=writer)
-        th.start()
-        time.sleep(1.0)
-        res = bwj(srv.data_dir, "backup", "run", "--full", overrides=ov)
-        time.sleep(0.5)
-        stop.set()
-        th.join()
+        res, acked, before = load_around_backup(srv, api, token, "pgload", ov)
         check(res["store"] == "postgresql", "pg load: %r" % res)
-        point = res["created_ms"] / 1000.0
-        before = {e for e, t in acked if t < point}
         check(len(before) >= 1 and len(acked) > len(before),
               "pg load: writes on both sides of the backup point (%d/%d)" %
               (len(before), len(acked)))
