@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -181,6 +182,16 @@ static enum bw_rc build_file(struct collect *c, struct bw_buf *file)
     return rc;
 }
 
+/* Archives this process has committed: the backup scheduler takes a backup
+ * when it moves, since the events left the store for a file that only the
+ * next backup carries (bw_audit_archives_written). */
+static _Atomic uint64_t archives_written;
+
+uint64_t bw_audit_archives_written(void)
+{
+    return atomic_load(&archives_written);
+}
+
 struct commit {
     const struct collect *c;
     const char *name;
@@ -261,6 +272,8 @@ static enum bw_rc archive_batch(struct bw_store *st, const struct bw_keyring *kr
         crypto_generichash(k.file_hash, sizeof(k.file_hash), (const uint8_t *)file.data,
                            file.len, NULL, 0);
         rc = bw_store_write(st, commit_tx, &k);
+        if (rc == BW_OK)
+            atomic_fetch_add(&archives_written, 1);
     }
     if (rc == BW_OK)
         *n = c.n;

@@ -184,6 +184,10 @@ BW_MUST_CHECK enum bw_rc bw_audit_forward(struct bw_store *st, const struct bw_a
 BW_MUST_CHECK enum bw_rc bw_audit_retention(struct bw_store *st, const struct bw_keyring *kr,
                                             const struct bw_audit_settings *s, int64_t now,
                                             uint64_t max_events, uint64_t *archived);
+/* How many archive files this process has written and committed so far; a
+ * change tells the backup scheduler that events now live only in a file no
+ * backup holds yet. */
+uint64_t bw_audit_archives_written(void);
 /* Calls fn for every archive file bw_audit_archives lists (its name under
  * DATA/audit/archive/, as stored: the caller checks it), oldest first. A
  * restore uses it to find the archives its restored store needs. */

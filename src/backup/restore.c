@@ -647,6 +647,19 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
                p.m->name);
         rc = BW_ERR_INVALID;
     }
+    /* PostgreSQL: only an empty database is filled, and a refused restore
+     * empties it again, so that it never holds half a restore */
+    bool fill_db = false;
+    if (rc == BW_OK && o->database != NULL) {
+        bool empty = false;
+        rc = bw_store_scratch_empty(o->database, &empty, why, whylen);
+        if (rc == BW_OK && !empty) {
+            bw_why(why, whylen, "the database given with --database is not empty: a restore "
+                   "loads only into an empty database");
+            rc = BW_ERR_EXISTS;
+        }
+        fill_db = rc == BW_OK;
+    }
     bool made = false;
     if (rc == BW_OK) {
         if (mkdtemp(tmp) == NULL) {
@@ -688,6 +701,12 @@ enum bw_rc bw_backup_restore(const struct bw_backup_env *env, struct bw_backup_t
     }
     if (rc != BW_OK && made)
         (void)bw_backup_remove_dir(tmp);
+    if (rc != BW_OK && fill_db) {
+        char w[512] = "";
+        if (bw_store_scratch_wipe(o->database, w, sizeof(w)) != BW_OK)
+            bw_log(BW_LOG_ERROR, "backup.restore",
+                   "the refused restore could not empty the target database again: %s", w);
+    }
     char at[21] = "";
     if (p.m != NULL)
         bw_time_format((p.replay ? p.until_ms : p.m->created_ms) / 1000, at);

@@ -4,7 +4,10 @@
  * [backup] full and an incremental one every [backup] incremental, prunes
  * after each backup, copies each backup to [backup] copy_target when one is
  * set (BCK-02, read back and hash-compared; pruned by the same retention),
- * and audits every run, copy, prune and failure. A missed
+ * and audits every run, copy, prune and failure. When audit retention has
+ * moved events into a new archive file, an incremental backup follows at
+ * once (whatever [backup] incremental says): until one does, those events
+ * exist only in the live data directory. A missed
  * schedule (the newest backup on the target is older than twice the
  * incremental interval when serve starts) is audited as backup.missed.
  *
@@ -13,6 +16,7 @@
  * copies into the shipper's bounded queue.
  */
 #include "backup/backup_int.h"
+#include "audit/audit.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -30,6 +34,8 @@ struct bw_backup_sched {
     struct bw_log_shipper *log;
     int64_t full_s, incr_s, log_ms;
     int64_t last_full_ms, last_any_ms, last_ship_ms;
+    uint64_t archives_backed_up; /* bw_audit_archives_written() the last backup saw */
+    int64_t archive_retry_ms;    /* after a failed one: not before this */
     bool log_failing, run_failing;
     pthread_t th;
     bool started;
@@ -115,7 +121,7 @@ static void ship(struct bw_backup_sched *s)
     s->log_failing = rc != BW_OK;
 }
 
-static void run_one(struct bw_backup_sched *s, enum bw_backup_kind kind)
+static bool run_one(struct bw_backup_sched *s, enum bw_backup_kind kind)
 {
     struct bw_backup_env env;
     json_t *res = NULL;
@@ -143,6 +149,7 @@ static void run_one(struct bw_backup_sched *s, enum bw_backup_kind kind)
         s->last_any_ms = now - 1000 * s->incr_s + 60000; /* retry in a minute */
     }
     json_decref(res);
+    return rc == BW_OK;
 }
 
 static void *loop(void *arg)
@@ -162,12 +169,23 @@ static void *loop(void *arg)
                 bw_log(BW_LOG_WARN, "backup.log", "another process changed the store: the "
                        "change log has a gap; taking a backup to re-base it");
         }
-        if (rebase)
-            run_one(s, BW_BACKUP_INCREMENTAL);
+        /* read before the backup: an archive written during it waits for the next */
+        uint64_t archives = bw_audit_archives_written();
+        bool archived = archives != s->archives_backed_up && now >= s->archive_retry_ms;
+        if (archived)
+            bw_log(BW_LOG_INFO, "backup.archives", "audit retention wrote an archive file: "
+                   "taking a backup that carries it");
+        int ran = -1; /* -1: no backup this round, else whether it succeeded */
+        if (rebase || archived)
+            ran = run_one(s, BW_BACKUP_INCREMENTAL);
         else if (s->full_s > 0 && now - s->last_full_ms >= 1000 * s->full_s)
-            run_one(s, BW_BACKUP_FULL);
+            ran = run_one(s, BW_BACKUP_FULL);
         else if (s->incr_s > 0 && now - s->last_any_ms >= 1000 * s->incr_s)
-            run_one(s, BW_BACKUP_INCREMENTAL);
+            ran = run_one(s, BW_BACKUP_INCREMENTAL);
+        if (ran == 1) /* every backup carries the archive files (format 3) */
+            s->archives_backed_up = archives;
+        else if (ran == 0 && archived)
+            s->archive_retry_ms = now + 60000;
         pthread_mutex_lock(&s->mu);
         if (s->stop)
             break;

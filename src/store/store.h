@@ -414,15 +414,15 @@ BW_MUST_CHECK enum bw_rc bw_store_apply_changes(struct bw_store *st, const void 
  * (a new SQLite path, or an EMPTY PostgreSQL database URL). */
 BW_MUST_CHECK enum bw_rc bw_store_load_snapshot(const char *target, const char *snapshot,
                                                 char *why, size_t whylen);
-/* PostgreSQL scratch databases of the restore drill (backup drill
- * --database; an SQLite drill uses a scratch directory). *empty: the
- * database holds no table, sequence or function in its current schema and
- * no schema bulwark_keys, so a restore may fill it. */
+/* PostgreSQL databases a restore fills (backup restore|drill --database;
+ * an SQLite restore builds a new directory). *empty: the database holds no
+ * table, sequence or function in its current schema and no schema
+ * bulwark_keys, so a restore may fill it. */
 BW_MUST_CHECK enum bw_rc bw_store_scratch_empty(const char *target, bool *empty, char *why,
                                                 size_t whylen);
 /* Drops the schema bulwark_keys and every table, sequence and function of
- * the current schema of `target`: only ever called on a database the drill
- * found empty and filled itself. */
+ * the current schema of `target`: only ever called on a database a restore
+ * or drill found empty and filled itself. */
 BW_MUST_CHECK enum bw_rc bw_store_scratch_wipe(const char *target, char *why, size_t whylen);
 /* records feature: moves every committed page from the SQLite write-ahead
  * log into the database file and truncates the log, so that pages of purged

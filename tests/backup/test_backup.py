@@ -25,6 +25,8 @@ Cases (SQLite unless noted):
   incremental  incrementals inside serve are built from the change log: only
             the change is written, they chain, restore on their own without the
             log, verify, and a flipped change chunk is named
+  archive   audit retention inside serve writes an archive: the scheduler
+            backs it up at once, and that backup restores it on its own
   (every restore is followed by `bulwark audit verify` on the restored directory)
   copy      [backup] copy_target: each backup copied, read back, verifies and
             restores from the copy; a flipped byte there is named
@@ -32,7 +34,12 @@ Cases (SQLite unless noted):
             directory, no keys) from the target + kit; wrong passphrase and a
             forged kit are refused and leave nothing behind
   pg        PostgreSQL: full + incremental, restore into an empty database,
-            --at refused (no change log on PostgreSQL)
+            --at refused while no serve has shipped a change log
+  pg_pitr   PostgreSQL under serve: load, PITR from the trigger change log,
+            incremental from the log, drill into a scratch database
+  pg_flip   flip on PostgreSQL (refused restores leave their database empty);
+            a restore into a database that holds data is refused
+  pg_kill, pg_nospace   kill and nospace on a PostgreSQL store (pg_dump)
 """
 
 import argparse
@@ -124,8 +131,30 @@ def target_files(t):
     return [p for p in glob.glob(os.path.join(t, "**"), recursive=True) if os.path.isfile(p)]
 
 
-def pad_meta(data_dir, mib, seed=1):
+def psql(url, sql):
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
+                        "-c", sql], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=120)
+    check(p.returncode == 0, "psql: %s" % p.stderr.strip())
+    return p.stdout.strip()
+
+
+def pg_objects(url):
+    """Tables, sequences and functions of the database's schema plus the key
+    schema: 0 for a database a restore may fill (and must leave so)."""
+    return int(psql(url, "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = "
+                    "current_schema()::regnamespace AND relkind IN ('r','S')) + (SELECT "
+                    "count(*) FROM pg_proc WHERE pronamespace = current_schema()::regnamespace)"
+                    " + (SELECT count(*) FROM pg_namespace WHERE nspname = 'bulwark_keys')"))
+
+
+def pad_meta(data_dir, mib, seed=1, url=None):
     """Offline bulk data in an existing table (bw_meta), incompressible."""
+    if url is not None:  # PostgreSQL: 32 KiB of md5 hex per row
+        psql(url, "INSERT INTO bw_meta(key, value) SELECT 'pad.%d.' || lpad(g::text, 6, '0'), "
+             "(SELECT string_agg(md5(random()::text || g || h), '') FROM "
+             "generate_series(1, 1024) h) FROM generate_series(0, %d) g" % (seed, mib * 16 - 1))
+        return
     db = sqlite3.connect(os.path.join(data_dir, "db", "bulwark.db"))
     with db:
         for i in range(mib * 16):
@@ -332,7 +361,9 @@ def flip(path, offset):
         f.write(bytes([c[0] ^ 0x01]))
 
 
-def t_flip(data_dir, target, ov, tmp):
+def t_flip(data_dir, target, ov, tmp, pg=False):
+    """pg: restores go into fresh PostgreSQL databases, and a refused one
+    must leave its database empty."""
     bwj(data_dir, "backup", "verify", overrides=ov)
     chunks = sorted(glob.glob(os.path.join(target, "chunks", "*", "*")))
     segs = sorted(glob.glob(os.path.join(target, "log", "*", "*.seg")))
@@ -348,31 +379,48 @@ def t_flip(data_dir, target, ov, tmp):
                 refused = 0
                 for i, name in enumerate(os.path.basename(m)[:-9] for m in manifests(target)):
                     dest = os.path.join(tmp, "r-flip-%d" % i)
+                    url = pg_newdb(PG_DIR) if pg else None
                     p = bw(data_dir, "backup", "restore", "--to", dest, "--backup", name,
-                           overrides=ov, expect=None)
+                           *(["--database", url] if pg else []), overrides=ov, expect=None)
                     if p.returncode == 1:
                         refused += 1
                         check(rel in p.stderr and not os.path.exists(dest),
                               "flip: refused restore names %s, leaves nothing: %s" %
                               (rel, p.stderr))
+                        check(not pg or pg_objects(url) == 0,
+                              "flip: a refused restore left objects in its database")
                     else:
                         shutil.rmtree(dest)
                 check(refused >= 1, "flip %s@%d: no restore refused" % (rel, off))
+            else:  # the latest restore replays the segment after loading the snapshot
+                dest = os.path.join(tmp, "r-flip-log")
+                url = pg_newdb(PG_DIR) if pg else None
+                p = bw(data_dir, "backup", "restore", "--to", dest,
+                       *(["--database", url] if pg else []), overrides=ov, expect=1)
+                check(rel in p.stderr and not os.path.exists(dest),
+                      "flip %s@%d: the replaying restore names it, leaves nothing: %s" %
+                      (rel, off, p.stderr))
+                check(not pg or pg_objects(url) == 0,
+                      "flip: a restore refused during replay left objects in its database")
             with open(path, "wb") as f:
                 f.write(saved)
     bwj(data_dir, "backup", "verify", overrides=ov)
     print("flip: 9 flipped bytes (chunk, manifest, log segment) each detected and named")
 
 
-def t_kill(tmp):
-    d = init_dir(tmp)
+def restore_args(url):
+    return ["--database", pg_newdb(PG_DIR)] if url else []
+
+
+def t_kill(tmp, url=None):
+    d = init_dir(tmp, database=url)
     target = os.path.join(tmp, "t")
     os.makedirs(target)
     ov = ["backup.target=dir:" + target]
-    pad_meta(d, 24)
+    pad_meta(d, 24, url=url)
     bwj(d, "backup", "run", "--full", overrides=ov)
     for delay in (0.05, 0.15, 0.3, 0.5, 0.8):
-        pad_meta(d, 1, seed=int(delay * 1000))
+        pad_meta(d, 1, seed=int(delay * 1000), url=url)
         argv = [BULWARK, "--data-dir", d, "-o", ov[0], "backup", "run", "--full"]
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -385,31 +433,46 @@ def t_kill(tmp):
     bwj(d, "backup", "run", overrides=ov)
     check(len(bwj(d, "backup", "list", overrides=ov)) == n + 1, "kill: next backup listed")
     r = os.path.join(tmp, "r")
-    bwj(d, "backup", "restore", "--to", r, overrides=ov)
+    bwj(d, "backup", "restore", "--to", r, *restore_args(url), overrides=ov)
     audit_ok(r, "kill")
     print("kill: 5 SIGKILLs, %d complete backups listed, all verify, next backup ok" % n)
 
 
-def t_nospace(tmp):
+def t_pg_kill(tmp):
+    """kill on PostgreSQL: SIGKILL while pg_dump streams the snapshot."""
+    t_kill(tmp, url=pg_newdb(PG_DIR))
+
+
+def t_pg_nospace(tmp):
+    t_nospace(tmp, url=pg_newdb(PG_DIR))
+
+
+def t_nospace(tmp, url=None):
     if os.geteuid() != 0:
         raise Fail("nospace needs root to mount a small tmpfs")
-    d = init_dir(tmp)
+    d = init_dir(tmp, database=url)
     target = os.path.join(tmp, "small")
     os.makedirs(target)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", target],
                    check=True)
     try:
         ov = ["backup.target=dir:" + target]
+        pw = os.path.join(tmp, "pw")
+        with open(pw, "w") as f:
+            f.write(ADMIN_PW + "\n")
+        bw(d, "user", "add", "--email", "nospace@example.com", "--password-file", pw)
         first = bwj(d, "backup", "run", "--full", overrides=ov)
-        pad_meta(d, 4)
+        pad_meta(d, 8, url=url)
         p = bw(d, "backup", "run", "--full", overrides=ov, expect=1)
         check("No space left on device" in p.stderr, "nospace: clear error: %s" % p.stderr)
         lst = bwj(d, "backup", "list", overrides=ov)
         check([x["name"] for x in lst] == [first["name"]], "nospace: only the first: %r" % lst)
         bwj(d, "backup", "verify", overrides=ov)
-        bwj(d, "backup", "restore", "--to", os.path.join(tmp, "r"), overrides=ov)
+        r = os.path.join(tmp, "r")
+        bwj(d, "backup", "restore", "--to", r, *restore_args(url), overrides=ov)
+        audit_ok(r, "nospace")
         print("nospace: '%s'; the earlier backup verifies and restores" %
-              p.stderr.strip()[:120])
+              [ln for ln in p.stderr.splitlines() if "No space" in ln][0][:160])
     finally:
         subprocess.run(["umount", target], check=False)
 
@@ -631,6 +694,69 @@ def t_pg_pitr(tmp):
               (at, out["changes_applied"], len(before)))
 
 
+def t_archive(tmp):
+    """Audit retention inside serve writes an archive file: the scheduler takes
+    a backup at once (here: a full backup exists and incrementals are off, so
+    nothing else would), and that backup alone restores a directory whose
+    trail verifies with the archive."""
+    target = os.path.join(tmp, "target")
+    ov = ["backup.target=dir:" + target]
+
+    def admin_and_full(srv):
+        add_admin(srv)
+        bwj(srv.data_dir, "backup", "run", "--full", overrides=ov)
+        time.sleep(2.2)  # every event so far is older than retention.audit (whole seconds)
+    os.makedirs(target)
+    srv = PreparedServer(BULWARK, name="backup-archive", before_serve=admin_and_full,
+                         overrides=ov + ["backup.full=weekly", "backup.incremental=off",
+                                         "backup.log_interval=1s",
+                                         "mfa.required_for_admins=no", "retention.audit=1s"])
+    with srv:
+        wait_for(lambda: len(manifests(target)) >= 2, 30,
+                 "a backup after the audit retention's archive")
+        archives = sorted(os.listdir(os.path.join(srv.data_dir, "audit", "archive")))
+        lst = bwj(srv.data_dir, "backup", "list", overrides=ov)
+        check(len(lst) == 2 and lst[-1]["kind"] == "incremental",
+              "archive: one full, then one incremental: %r" % lst)
+        r = os.path.join(tmp, "r")
+        out = bwj(srv.data_dir, "backup", "restore", "--to", r, "--backup", lst[-1]["name"],
+                  overrides=ov)
+        check(out["audit_files"]["archives_from_live"] == 0 and
+              not out["audit_files"]["archives_missing"],
+              "archive: the backup carries the archive itself: %r" % out["audit_files"])
+        check(sorted(os.listdir(os.path.join(r, "audit", "archive"))) == archives,
+              "archive: restored archives %r, live %r" %
+              (os.listdir(os.path.join(r, "audit", "archive")), archives))
+        rep = audit_ok(r, "archive")
+        check(rep["archives"] == len(archives) >= 1, "archive: verify counts it: %r" % rep)
+        log = open(srv.log_path).read()
+        check("backup.archives" in log, "archive: the serve log says why it backed up")
+        print("archive: retention wrote %d archive(s); the scheduler's incremental %s "
+              "carries them and restores on its own" % (len(archives), lst[-1]["name"]))
+
+
+def t_pg_flip(tmp):
+    """flip on PostgreSQL, under a serve shipping the change log without
+    scheduled incrementals (so the latest restore replays the newest segment);
+    a refused restore leaves its database empty, and a restore into a
+    database that holds anything is refused."""
+    target = os.path.join(tmp, "target")
+    with serve_with_backups(tmp, target, pg_dir=PG_DIR) as srv:
+        wait_for(lambda: len(manifests(target)) >= 1, 60, "the scheduler's first full backup")
+        api, token = admin_api(srv)
+        for i in range(3):
+            create_user(api, token, "pgflip%d@example.com" % i)
+        time.sleep(2.5)  # two log intervals: shipped
+        ov = ["backup.target=dir:" + target]
+        n = len(users(srv.data_dir))
+        p = bw(srv.data_dir, "backup", "restore", "--to", os.path.join(tmp, "r-live"),
+               "--database", srv.database_url, overrides=ov, expect=1)
+        check("not empty" in p.stderr and not os.path.exists(os.path.join(tmp, "r-live")),
+              "pg restore into a database that holds data: %s" % p.stderr)
+        check(len(users(srv.data_dir)) == n, "the live database is untouched")
+        t_flip(srv.data_dir, target, ov, tmp, pg=True)
+
+
 def audit_details(data_dir, action):
     db = sqlite3.connect(os.path.join(data_dir, "db", "bulwark.db"))
     rows = db.execute("SELECT target, details FROM bw_audit_events WHERE action = ? ORDER BY seq",
@@ -819,8 +945,9 @@ def t_kit(tmp):
           "a machine without keys works and its audit trail verifies")
 
 
-CASES = {"copy": t_copy, "kit": t_kit, "load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
-         "sftp": t_sftp, "pg": t_pg, "pg_pitr": t_pg_pitr}
+CASES = {"archive": t_archive, "copy": t_copy, "kit": t_kit, "load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
+         "sftp": t_sftp, "pg": t_pg, "pg_pitr": t_pg_pitr, "pg_flip": t_pg_flip, "pg_kill": t_pg_kill,
+         "pg_nospace": t_pg_nospace}
 
 
 def main():
