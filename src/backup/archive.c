@@ -50,15 +50,79 @@ static void chunk_aad(char *aad, size_t cap, const char *keyid, const char *idhe
     snprintf(aad, cap, "bwchunk1:%s:%s", keyid, idhex);
 }
 
-enum bw_rc bw_chunk_seal(const struct bw_backup_key *k, const char *keyid, const char *idhex,
-                         const uint8_t *plain, size_t len, struct bw_buf *out)
+struct bw_chunk_ctx {
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    uint8_t *tmp; /* compressed or decrypted payload; wiped after each use */
+    size_t cap;
+    uint8_t *idkey;
+    enum bw_backup_id_scheme scheme;
+};
+
+void bw_chunk_ctx_free(struct bw_chunk_ctx *c)
+{
+    if (c == NULL)
+        return;
+    ZSTD_freeCCtx(c->cctx);
+    ZSTD_freeDCtx(c->dctx);
+    bw_free(c->tmp);
+    bw_backup_id_key_free(c->idkey);
+    bw_free(c);
+}
+
+enum bw_rc bw_chunk_ctx_new(const struct bw_keyring *kr, enum bw_backup_id_scheme scheme,
+                           struct bw_chunk_ctx **out)
+{
+    struct bw_chunk_ctx *c = bw_calloc(1, sizeof(*c));
+    *out = NULL;
+    if (c == NULL)
+        return BW_ERR_NOMEM;
+    c->scheme = scheme;
+    enum bw_rc rc = bw_keyring_backup_id_key(kr, &c->idkey);
+    c->cctx = ZSTD_createCCtx();
+    c->dctx = ZSTD_createDCtx();
+    if (rc == BW_OK && (c->cctx == NULL || c->dctx == NULL))
+        rc = BW_ERR_NOMEM;
+    if (rc != BW_OK) {
+        bw_chunk_ctx_free(c);
+        return rc;
+    }
+    *out = c;
+    return BW_OK;
+}
+
+/* c->tmp with room for n bytes (chunks are at most BW_BK_CHUNK_MAX; files
+ * and change chunks may ask once for more). */
+static enum bw_rc scratch(struct bw_chunk_ctx *c, size_t n)
+{
+    if (n <= c->cap)
+        return BW_OK;
+    bw_free(c->tmp); /* wiped after its last use */
+    c->cap = 0;
+    c->tmp = bw_malloc(n);
+    if (c->tmp == NULL)
+        return BW_ERR_NOMEM;
+    c->cap = n;
+    return BW_OK;
+}
+
+enum bw_rc bw_chunk_id(const struct bw_chunk_ctx *c, const uint8_t *plain, size_t len,
+                       uint8_t id[BW_BACKUP_ID_BYTES])
+{
+    return bw_backup_id(c->scheme, c->idkey, plain, len, id);
+}
+
+enum bw_rc bw_chunk_seal(struct bw_chunk_ctx *c, const struct bw_backup_key *k,
+                         const char *keyid, const char *idhex, const uint8_t *plain, size_t len,
+                         struct bw_buf *out)
 {
     char aad[160];
     size_t bound = ZSTD_compressBound(len) + 1, zlen, slen = 0;
-    uint8_t *tmp = bw_malloc(bound);
-    if (tmp == NULL)
-        return BW_ERR_NOMEM;
-    zlen = ZSTD_compress(tmp + 1, bound - 1, plain, len, ZSTD_LEVEL);
+    enum bw_rc rc = scratch(c, bound > len + 1 ? bound : len + 1);
+    if (rc != BW_OK)
+        return rc;
+    uint8_t *tmp = c->tmp;
+    zlen = ZSTD_compressCCtx(c->cctx, tmp + 1, bound - 1, plain, len, ZSTD_LEVEL);
     if (ZSTD_isError(zlen) || zlen >= len) { /* incompressible: store as is */
         tmp[0] = 0;
         memcpy(tmp + 1, plain, len);
@@ -68,7 +132,7 @@ enum bw_rc bw_chunk_seal(const struct bw_backup_key *k, const char *keyid, const
     }
     chunk_aad(aad, sizeof(aad), keyid, idhex);
     bw_buf_reset(out);
-    enum bw_rc rc = bw_buf_append(out, CHUNK_MAGIC, 4);
+    rc = bw_buf_append(out, CHUNK_MAGIC, 4);
     if (rc == BW_OK)
         rc = buf_room(out, zlen + 1 + BW_SEAL_OVERHEAD);
     if (rc == BW_OK)
@@ -77,11 +141,10 @@ enum bw_rc bw_chunk_seal(const struct bw_backup_key *k, const char *keyid, const
     if (rc == BW_OK)
         out->len = 4 + slen;
     sodium_memzero(tmp, zlen + 1);
-    bw_free(tmp);
     return rc;
 }
 
-enum bw_rc bw_chunk_open(const struct bw_keyring *kr, const struct bw_backup_key *k,
+enum bw_rc bw_chunk_open(struct bw_chunk_ctx *c, const struct bw_backup_key *k,
                          const char *keyid, const char *idhex, const uint8_t *obj,
                          size_t objlen, size_t plain_len, uint8_t *out)
 {
@@ -92,11 +155,12 @@ enum bw_rc bw_chunk_open(const struct bw_keyring *kr, const struct bw_backup_key
     if (objlen < 4 + BW_SEAL_OVERHEAD + 1 || memcmp(obj, CHUNK_MAGIC, 4) != 0 ||
         plain_len > BW_BK_CHUNK_MAX)
         return BW_ERR_INVALID;
-    uint8_t *tmp = bw_malloc(objlen);
-    if (tmp == NULL)
-        return BW_ERR_NOMEM;
+    enum bw_rc rc = scratch(c, objlen);
+    if (rc != BW_OK)
+        return rc;
+    uint8_t *tmp = c->tmp;
     chunk_aad(aad, sizeof(aad), keyid, idhex);
-    enum bw_rc rc = bw_backup_key_open(k, aad, strlen(aad), obj + 4, objlen - 4, tmp, objlen, &n);
+    rc = bw_backup_key_open(k, aad, strlen(aad), obj + 4, objlen - 4, tmp, objlen, &n);
     if (rc == BW_OK && (n < 1 || tmp[0] > 1))
         rc = BW_ERR_INVALID;
     if (rc == BW_OK && tmp[0] == 0) {
@@ -106,19 +170,19 @@ enum bw_rc bw_chunk_open(const struct bw_keyring *kr, const struct bw_backup_key
             memcpy(out, tmp + 1, plain_len);
     } else if (rc == BW_OK) {
         unsigned long long fs = ZSTD_getFrameContentSize(tmp + 1, n - 1);
-        size_t d = fs == plain_len ? ZSTD_decompress(out, plain_len, tmp + 1, n - 1) : 0;
+        size_t d = fs == plain_len ? ZSTD_decompressDCtx(c->dctx, out, plain_len, tmp + 1, n - 1)
+                                   : 0;
         if (fs != plain_len || ZSTD_isError(d) || d != plain_len)
             rc = BW_ERR_INVALID;
     }
     if (rc == BW_OK)
-        rc = bw_keyring_backup_id(kr, out, plain_len, id);
+        rc = bw_chunk_id(c, out, plain_len, id);
     if (rc == BW_OK) {
         bw_hex(id, sizeof(id), hex);
         if (strcmp(hex, idhex) != 0)
             rc = BW_ERR_INVALID; /* content does not match its address */
     }
     sodium_memzero(tmp, objlen);
-    bw_free(tmp);
     return rc;
 }
 

@@ -76,11 +76,23 @@ size_t bw_chunker_next(const struct bw_chunker *c, const uint8_t *p, size_t len)
 /* ---- chunk objects (archive.c) ----------------------------------------------
  * Object = "BWC1" || nonce || AES-256-GCM(flag || payload) || tag, AAD
  * "bwchunk1:<keyid>:<idhex>"; flag 0 = stored, 1 = zstd. */
-BW_MUST_CHECK enum bw_rc bw_chunk_seal(const struct bw_backup_key *k, const char *keyid,
-                                       const char *idhex, const uint8_t *plain, size_t len,
-                                       struct bw_buf *out);
+/* One per thread that seals or opens chunks: zstd contexts and a scratch
+ * buffer reused from chunk to chunk (a fresh 1 MiB buffer and compression
+ * context per chunk cost page faults on every chunk), and the key of the
+ * content addresses. The scratch is wiped after each use. */
+struct bw_chunk_ctx;
+BW_MUST_CHECK enum bw_rc bw_chunk_ctx_new(const struct bw_keyring *kr,
+                                          enum bw_backup_id_scheme scheme,
+                                          struct bw_chunk_ctx **out);
+void bw_chunk_ctx_free(struct bw_chunk_ctx *c); /* accepts NULL */
+/* The content address of a chunk under the context's scheme. */
+BW_MUST_CHECK enum bw_rc bw_chunk_id(const struct bw_chunk_ctx *c, const uint8_t *plain,
+                                     size_t len, uint8_t id[BW_BACKUP_ID_BYTES]);
+BW_MUST_CHECK enum bw_rc bw_chunk_seal(struct bw_chunk_ctx *c, const struct bw_backup_key *k,
+                                       const char *keyid, const char *idhex,
+                                       const uint8_t *plain, size_t len, struct bw_buf *out);
 /* Opens, decompresses, checks the length and the content address. */
-BW_MUST_CHECK enum bw_rc bw_chunk_open(const struct bw_keyring *kr, const struct bw_backup_key *k,
+BW_MUST_CHECK enum bw_rc bw_chunk_open(struct bw_chunk_ctx *c, const struct bw_backup_key *k,
                                        const char *keyid, const char *idhex,
                                        const uint8_t *obj, size_t objlen, size_t plain_len,
                                        uint8_t *out);
@@ -111,7 +123,11 @@ struct bw_mkey {
     char id[BW_BK_KEYID_LEN + 1];
     uint8_t wrapped[BW_BACKUP_KEY_WRAPPED_BYTES];
 };
+/* The manifest format written (manifest.c; 1 to 3 are still read). */
+#define BW_MANIFEST_FORMAT 4
+
 struct bw_manifest {
+    int format;           /* as read; BW_MANIFEST_FORMAT for a new one */
     char name[96];
     char kind[16];        /* "full" | "incremental" */
     char parent[96];      /* "" for none */
@@ -144,6 +160,8 @@ struct bw_manifest {
     uint64_t files_size;
 };
 
+/* How the chunks of m are addressed: format 4 on, HMAC-SHA-256. */
+enum bw_backup_id_scheme bw_manifest_id_scheme(const struct bw_manifest *m);
 /* Name of a chunk object. */
 BW_MUST_CHECK enum bw_rc bw_chunk_path(char *out, size_t cap, const char *keyid,
                                        const uint8_t id[BW_BACKUP_ID_BYTES]);

@@ -24,7 +24,7 @@
 #define MAX_KEYS 4096
 #define MAX_CONFIG (1024 * 1024)
 #define MAX_FILES (1u << 20)
-#define FORMAT 3 /* written; 1 and 2 are still read */
+#define FORMAT BW_MANIFEST_FORMAT
 
 void bw_manifest_free(struct bw_manifest *m)
 {
@@ -205,7 +205,8 @@ static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
     int64_t v = 0;
     int64_t format = 0;
     json_t *cfg = json_object_get(o, "config");
-    static const size_t members[] = {0, 14, 16, 17}; /* by format */
+    static const size_t members[] = {0, 14, 16, 17, 17}; /* by format */
+    _Static_assert(sizeof(members) / sizeof(members[0]) == FORMAT + 1, "a count per format");
     if (!json_is_object(o) || get_int(o, "format", 1, FORMAT, &format) != BW_OK ||
         json_object_size(o) != members[format] ||
         copy_str(o, "name", m->name, sizeof(m->name), false) ||
@@ -214,6 +215,7 @@ static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
         copy_str(o, "store", m->store, sizeof(m->store), false) ||
         copy_str(o, "stream", m->stream, sizeof(m->stream), true))
         return BW_ERR_INVALID;
+    m->format = (int)format;
     if (strcmp(m->kind, "full") != 0 && strcmp(m->kind, "incremental") != 0)
         return BW_ERR_INVALID;
     if (strcmp(m->store, "sqlite") != 0 && strcmp(m->store, "postgresql") != 0)
@@ -247,6 +249,11 @@ static enum bw_rc parse_obj(json_t *o, struct bw_manifest *m)
     if (rc == BW_OK && format >= 3)
         rc = parse_files(json_object_get(o, "files"), m);
     return rc;
+}
+
+enum bw_backup_id_scheme bw_manifest_id_scheme(const struct bw_manifest *m)
+{
+    return m->format >= 4 ? BW_BACKUP_ID_HMAC_SHA256 : BW_BACKUP_ID_BLAKE2B;
 }
 
 enum bw_rc bw_manifest_parse(const char *text, size_t len, struct bw_manifest **out)

@@ -50,8 +50,8 @@ struct fetch {
     char why[512];
 };
 
-static enum bw_rc fetch_one(struct fetch *f, size_t i, struct bw_buf *obj, uint8_t *plain,
-                            char *why, size_t whylen)
+static enum bw_rc fetch_one(struct fetch *f, struct bw_chunk_ctx *cx, size_t i,
+                            struct bw_buf *obj, uint8_t *plain, char *why, size_t whylen)
 {
     const struct bw_mchunk *c = &f->refs[i];
     const char *keyid = f->m->keys[c->key].id;
@@ -63,7 +63,7 @@ static enum bw_rc fetch_one(struct fetch *f, size_t i, struct bw_buf *obj, uint8
         return rc == BW_ERR_NOTFOUND ? BW_ERR_INVALID : rc;
     }
     if (rc == BW_OK)
-        rc = bw_chunk_open(f->env->kr, f->keys[c->key], keyid, hex, (const uint8_t *)obj->data,
+        rc = bw_chunk_open(cx, f->keys[c->key], keyid, hex, (const uint8_t *)obj->data,
                            obj->len, c->len, plain);
     if (rc != BW_OK) {
         bw_why(why, whylen, "%s is damaged: %s (backup %s)", path,
@@ -83,14 +83,17 @@ static void *fetch_worker(void *arg)
     struct fetch *f = arg;
     struct bw_buf obj;
     char why[512] = "";
+    struct bw_chunk_ctx *cx = NULL;
     uint8_t *plain = bw_malloc(BW_BK_CHUNK_MAX);
+    enum bw_rc ctx_rc = bw_chunk_ctx_new(f->env->kr, bw_manifest_id_scheme(f->m), &cx);
     bw_buf_init(&obj, BW_BK_OBJECT_MAX);
     for (;;) {
         size_t i = atomic_fetch_add(&f->next, 1);
         if (i >= f->n || f->rc != BW_OK)
             break;
-        enum bw_rc rc = plain != NULL ? fetch_one(f, i, &obj, plain, why, sizeof(why))
-                                      : BW_ERR_NOMEM;
+        enum bw_rc rc = plain == NULL            ? BW_ERR_NOMEM
+                        : ctx_rc != BW_OK        ? ctx_rc
+                                                 : fetch_one(f, cx, i, &obj, plain, why, sizeof(why));
         if (rc != BW_OK) {
             pthread_mutex_lock(&f->mu);
             if (f->rc == BW_OK) {
@@ -103,6 +106,7 @@ static void *fetch_worker(void *arg)
         atomic_fetch_add(&f->done, f->refs[i].len);
     }
     bw_buf_free(&obj, false);
+    bw_chunk_ctx_free(cx);
     if (plain != NULL)
         sodium_memzero(plain, BW_BK_CHUNK_MAX);
     bw_free(plain);

@@ -119,13 +119,14 @@ static void run_fail(struct run *r, enum bw_rc rc, const char *why)
     pthread_mutex_unlock(&r->mu);
 }
 
-static enum bw_rc one_chunk(struct run *r, size_t i, struct bw_buf *obj, char *why, size_t wl)
+static enum bw_rc one_chunk(struct run *r, struct bw_chunk_ctx *cx, size_t i, struct bw_buf *obj,
+                            char *why, size_t wl)
 {
     struct bw_mchunk *c = &r->chunks[i];
     char path[BW_BK_NAME_MAX], hex[2 * BW_BACKUP_ID_BYTES + 1];
     const uint8_t *p = r->at != NULL ? r->at[i] : r->data + r->off[i];
     c->len = (uint32_t)(r->off[i + 1] - r->off[i]);
-    enum bw_rc rc = bw_keyring_backup_id(r->env->kr, p, c->len, c->id);
+    enum bw_rc rc = bw_chunk_id(cx, p, c->len, c->id);
     if (rc != BW_OK)
         return rc;
     struct known k, *hit;
@@ -137,7 +138,7 @@ static enum bw_rc one_chunk(struct run *r, size_t i, struct bw_buf *obj, char *w
     }
     c->key = r->key_index;
     bw_hex(c->id, sizeof(c->id), hex);
-    rc = bw_chunk_seal(r->key, r->keyid, hex, p, c->len, obj);
+    rc = bw_chunk_seal(cx, r->key, r->keyid, hex, p, c->len, obj);
     if (rc == BW_OK)
         rc = bw_chunk_path(path, sizeof(path), r->keyid, c->id);
     if (rc == BW_OK)
@@ -152,19 +153,24 @@ static void *worker(void *arg)
 {
     struct run *r = arg;
     struct bw_buf obj;
+    struct bw_chunk_ctx *cx = NULL;
     char why[512] = "";
     bw_buf_init(&obj, BW_BK_OBJECT_MAX);
-    for (;;) {
+    enum bw_rc rc = bw_chunk_ctx_new(r->env->kr, BW_BACKUP_ID_HMAC_SHA256, &cx); /* format 4 */
+    if (rc != BW_OK)
+        run_fail(r, rc, "");
+    while (rc == BW_OK) {
         size_t i = atomic_fetch_add(&r->next, 1);
         if (i >= r->n || r->rc != BW_OK)
             break;
-        enum bw_rc rc = one_chunk(r, i, &obj, why, sizeof(why));
+        rc = one_chunk(r, cx, i, &obj, why, sizeof(why));
         if (rc != BW_OK) {
             run_fail(r, rc, why);
             break;
         }
         atomic_fetch_add(&r->done, r->chunks[i].len);
     }
+    bw_chunk_ctx_free(cx);
     bw_buf_free(&obj, false);
     return NULL;
 }
@@ -240,29 +246,90 @@ static enum bw_rc map_file(const char *path, uint8_t **data, size_t *len)
     return BW_OK;
 }
 
-/* Cut points of the whole snapshot: off[0..n] */
+/* Content-defined cut points, off[0..n]. From format 4 on a boundary is
+ * also forced every CUT_SEGMENT bytes, so the segments are cut in parallel
+ * (WORKERS threads, alternate segments) and the points do not depend on how
+ * many threads cut them. */
+#define CUT_SEGMENT ((size_t)64 << 20)
+
+struct cut_seg {
+    size_t *o; /* cut points inside the segment, absolute */
+    size_t n;
+};
+
+struct cut_job {
+    const struct bw_chunker *ck;
+    const uint8_t *p;
+    size_t len;
+    struct cut_seg *segs;
+    size_t nseg, first;
+};
+
+static void *cut_segments(void *arg)
+{
+    const struct cut_job *j = arg;
+    for (size_t i = j->first; i < j->nseg; i += WORKERS) {
+        size_t pos = i * CUT_SEGMENT, end = j->len - pos > CUT_SEGMENT ? pos + CUT_SEGMENT : j->len;
+        struct cut_seg *s = &j->segs[i];
+        s->n = 0;
+        while (pos < end) {
+            s->o[s->n++] = pos;
+            pos += bw_chunker_next(j->ck, j->p + pos, end - pos);
+        }
+    }
+    return NULL;
+}
+
 static enum bw_rc cut(const struct bw_keyring *kr, const uint8_t *p, size_t len, size_t **off,
                       size_t *n)
 {
+    size_t nseg = len / CUT_SEGMENT + 1, total = 0;
     struct bw_chunker *ck = bw_malloc(sizeof(*ck));
-    size_t cap = len / BW_BK_CHUNK_MIN + 2, k = 0;
-    size_t *o = bw_malloc(cap * sizeof(*o));
-    enum bw_rc rc = ck != NULL && o != NULL ? bw_keyring_backup_gear(kr, ck->gear) : BW_ERR_NOMEM;
-    size_t pos = 0;
-    while (rc == BW_OK && pos < len) {
-        o[k++] = pos;
-        pos += bw_chunker_next(ck, p + pos, len - pos);
+    struct cut_seg *segs = bw_calloc(nseg, sizeof(*segs));
+    enum bw_rc rc = ck != NULL && segs != NULL ? bw_keyring_backup_gear(kr, ck->gear)
+                                               : BW_ERR_NOMEM;
+    for (size_t i = 0; rc == BW_OK && i < nseg; i++) {
+        size_t seg = len - i * CUT_SEGMENT < CUT_SEGMENT ? len - i * CUT_SEGMENT : CUT_SEGMENT;
+        if ((segs[i].o = bw_malloc((seg / BW_BK_CHUNK_MIN + 2) * sizeof(size_t))) == NULL)
+            rc = BW_ERR_NOMEM;
     }
-    if (rc == BW_OK)
+    if (rc == BW_OK) {
+        struct cut_job jobs[WORKERS];
+        pthread_t th[WORKERS];
+        bool started[WORKERS] = {false};
+        for (size_t t = 0; t < WORKERS; t++) {
+            jobs[t] = (struct cut_job){ck, p, len, segs, nseg, t};
+            started[t] = t > 0 && nseg > t && pthread_create(&th[t], NULL, cut_segments,
+                                                             &jobs[t]) == 0;
+        }
+        cut_segments(&jobs[0]);
+        for (size_t t = 1; t < WORKERS; t++) {
+            if (started[t])
+                pthread_join(th[t], NULL);
+            else if (nseg > t)
+                cut_segments(&jobs[t]);
+        }
+        for (size_t i = 0; i < nseg; i++)
+            total += segs[i].n;
+    }
+    size_t *o = rc == BW_OK ? bw_malloc((total + 1) * sizeof(*o)) : NULL;
+    if (rc == BW_OK && o == NULL)
+        rc = BW_ERR_NOMEM;
+    if (rc == BW_OK) {
+        size_t k = 0;
+        for (size_t i = 0; i < nseg; i++) {
+            memcpy(o + k, segs[i].o, segs[i].n * sizeof(*o));
+            k += segs[i].n;
+        }
         o[k] = len;
-    bw_free(ck);
-    if (rc != BW_OK) {
-        bw_free(o);
-        return rc;
+        *off = o;
+        *n = k;
     }
-    *off = o;
-    *n = k;
-    return BW_OK;
+    for (size_t i = 0; segs != NULL && i < nseg; i++)
+        bw_free(segs[i].o);
+    bw_free(segs);
+    bw_free(ck);
+    return rc;
 }
 
 /* ---- manifest assembly -------------------------------------------------------------- */
@@ -544,7 +611,9 @@ static enum bw_rc take_files(const struct bw_backup_env *env, const struct run *
 /* Whether this incremental can be built from the change log. */
 static bool log_eligible(const struct bw_backup_env *env, const struct bw_manifest *parent)
 {
-    return env->log != NULL && parent != NULL && parent->stream[0] != '\0' &&
+    /* a parent of another format addresses its chunks by another scheme */
+    return env->log != NULL && parent != NULL && parent->format == BW_MANIFEST_FORMAT &&
+           parent->stream[0] != '\0' &&
            strcmp(parent->stream, bw_log_shipper_stream(env->log)) == 0 &&
            strcmp(parent->store, bw_store_driver(env->store)) == 0;
 }
@@ -738,6 +807,8 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
     bw_buf_init(&delta, 0);
     pthread_mutex_init(&r.mu, NULL);
     pthread_mutex_init(&f.mu, NULL);
+    if (m != NULL)
+        m->format = BW_MANIFEST_FORMAT;
     enum bw_rc rc =
         m != NULL ? do_run(env, &r, &f, m, &s, &delta, kind, &res, why, whylen) : BW_ERR_NOMEM;
     if (rc == BW_OK) /* decision C6: the key store, as an object of its own */

@@ -68,12 +68,16 @@ static enum bw_rc dir_put(void *impl, const char *name, const void *data, size_t
     enum bw_rc rc = BW_OK;
     if (!name_ok(name) || bw_sys_path(path, sizeof(path), d->root, name) != BW_OK)
         return BW_ERR_INVALID;
-    if (mkdirs(d->root, name) != BW_OK) {
-        bw_why(why, whylen, "cannot create directories for %s: %s", path, strerror(errno));
-        return BW_ERR_IO;
-    }
     snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) { /* the first object of its directory */
+        if (mkdirs(d->root, name) != BW_OK) {
+            bw_why(why, whylen, "cannot create directories for %s: %s", path, strerror(errno));
+            return BW_ERR_IO;
+        }
+        snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
+        fd = mkostemp(tmp, O_CLOEXEC);
+    }
     if (fd < 0) {
         bw_why(why, whylen, "cannot create %s: %s", tmp, strerror(errno));
         return BW_ERR_IO;

@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "sys/sys.h"
 
+#include <gnutls/crypto.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -452,14 +453,41 @@ enum bw_rc bw_keyring_backup_open(const struct bw_keyring *kr, const char *aad,
     return rc;
 }
 
+enum bw_rc bw_keyring_backup_id_key(const struct bw_keyring *kr, uint8_t **key)
+{
+    *key = NULL;
+    return backup_subkey(kr, BACKUP_SUBKEY_ID, key);
+}
+
+void bw_backup_id_key_free(uint8_t *key)
+{
+    if (key != NULL)
+        sodium_free(key);
+}
+
+enum bw_rc bw_backup_id(enum bw_backup_id_scheme scheme, const uint8_t *key, const void *data,
+                        size_t len, uint8_t out[BW_BACKUP_ID_BYTES])
+{
+    _Static_assert(BW_BACKUP_ID_BYTES == 32, "both schemes give 32 bytes");
+    if (scheme == BW_BACKUP_ID_HMAC_SHA256)
+        return gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, BW_BACKUP_ID_KEY_BYTES, data, len, out) ==
+                       0
+                   ? BW_OK
+                   : BW_ERR_CRYPTO;
+    return crypto_generichash(out, BW_BACKUP_ID_BYTES, data, len, key, BW_BACKUP_ID_KEY_BYTES) ==
+                   0
+               ? BW_OK
+               : BW_ERR_CRYPTO;
+}
+
 enum bw_rc bw_keyring_backup_id(const struct bw_keyring *kr, const void *data, size_t len,
                                 uint8_t out[BW_BACKUP_ID_BYTES])
 {
     uint8_t *k = NULL;
-    enum bw_rc rc = backup_subkey(kr, BACKUP_SUBKEY_ID, &k);
-    if (rc == BW_OK && crypto_generichash(out, BW_BACKUP_ID_BYTES, data, len, k, 32) != 0)
-        rc = BW_ERR_CRYPTO;
-    sodium_free(k);
+    enum bw_rc rc = bw_keyring_backup_id_key(kr, &k);
+    if (rc == BW_OK)
+        rc = bw_backup_id(BW_BACKUP_ID_BLAKE2B, k, data, len, out);
+    bw_backup_id_key_free(k);
     return rc;
 }
 

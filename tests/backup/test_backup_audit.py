@@ -34,6 +34,7 @@ import argparse
 import base64
 import glob
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -155,14 +156,14 @@ def build(tmp):
 
 def chunk_object(target, data_dir, content):
     """The target's object of a file that fits one chunk (< 64 KiB): its name
-    is BLAKE2b-256 keyed with subkey 2 of context "bwbackup" of the master key
-    (crypto_kdf), docs/BACKUP-FORMAT.md."""
+    is HMAC-SHA-256 (manifest format 4) keyed with subkey 2 of context
+    "bwbackup" of the master key (crypto_kdf), docs/BACKUP-FORMAT.md."""
     check(len(content) < 64 * 1024, "test sanity: one chunk")
     master = base64.b64decode(open(os.path.join(data_dir, "keys", "master.key")).read().strip())
     sub = hashlib.blake2b(b"", digest_size=32, key=master,
                           salt=(2).to_bytes(8, "little") + bytes(8),
                           person=b"bwbackup" + bytes(8)).digest()
-    cid = hashlib.blake2b(content, digest_size=32, key=sub).hexdigest()
+    cid = hmac.new(sub, content, hashlib.sha256).hexdigest()
     hits = glob.glob(os.path.join(target, "chunks", "*", cid))
     check(len(hits) >= 1, "no chunk object %s on the target" % cid)
     return sorted(hits, key=os.path.getmtime)[0]

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,29 +86,64 @@ static void test_chunk_roundtrip_and_flips(void **state)
     assert_int_equal(bw_keyring_backup_key_unwrap(kr, "bwkey1:other", wrapped, sizeof(wrapped),
                                                   &k2),
                      BW_ERR_CRYPTO);
+    struct bw_chunk_ctx *cx = NULL;
+    uint8_t id2[BW_BACKUP_ID_BYTES];
+    assert_int_equal(bw_chunk_ctx_new(kr, BW_BACKUP_ID_BLAKE2B, &cx), BW_OK);
     assert_int_equal(bw_keyring_backup_id(kr, plain, sizeof(plain), id), BW_OK);
+    assert_int_equal(bw_chunk_id(cx, plain, sizeof(plain), id2), BW_OK);
+    assert_memory_equal(id, id2, sizeof(id)); /* the context's key is the keyring's */
     bw_hex(id, sizeof(id), hex);
     bw_buf_init(&obj, BW_BK_OBJECT_MAX);
-    assert_int_equal(bw_chunk_seal(k, "0123456789abcdef", hex, plain, sizeof(plain), &obj),
+    assert_int_equal(bw_chunk_seal(cx, k, "0123456789abcdef", hex, plain, sizeof(plain), &obj),
                      BW_OK);
     assert_true(obj.len < sizeof(plain)); /* compressed */
     assert_null(memmem(obj.data, obj.len, "aaaaaaaa", 8));
-    assert_int_equal(bw_chunk_open(kr, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
+    assert_int_equal(bw_chunk_open(cx, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
                                    obj.len, sizeof(plain), out),
                      BW_OK);
     assert_memory_equal(out, plain, sizeof(plain));
     for (size_t i = 0; i < obj.len; i++) {
         obj.data[i] ^= 0x40;
-        assert_int_not_equal(bw_chunk_open(kr, k, "0123456789abcdef", hex,
+        assert_int_not_equal(bw_chunk_open(cx, k, "0123456789abcdef", hex,
                                            (uint8_t *)obj.data, obj.len, sizeof(plain), out),
                              BW_OK);
         obj.data[i] ^= 0x40;
     }
     /* another address (a swapped chunk) is refused */
     hex[0] = hex[0] == '0' ? '1' : '0';
-    assert_int_not_equal(bw_chunk_open(kr, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
+    assert_int_not_equal(bw_chunk_open(cx, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
                                        obj.len, sizeof(plain), out),
                          BW_OK);
+    /* the context carries nothing from one chunk to the next: a second,
+     * incompressible chunk round-trips through the same one */
+    uint8_t noise[70000], back[70000];
+    randombytes_buf(noise, sizeof(noise));
+    assert_int_equal(bw_chunk_id(cx, noise, sizeof(noise), id), BW_OK);
+    bw_hex(id, sizeof(id), hex);
+    assert_int_equal(bw_chunk_seal(cx, k, "0123456789abcdef", hex, noise, sizeof(noise), &obj),
+                     BW_OK);
+    assert_int_equal(bw_chunk_open(cx, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
+                                   obj.len, sizeof(noise), back),
+                     BW_OK);
+    assert_memory_equal(noise, back, sizeof(noise));
+    /* format 4 addresses by HMAC-SHA-256 under the same subkey: another id,
+     * and a chunk sealed under one scheme does not open under the other */
+    struct bw_chunk_ctx *cx4 = NULL;
+    assert_int_equal(bw_chunk_ctx_new(kr, BW_BACKUP_ID_HMAC_SHA256, &cx4), BW_OK);
+    assert_int_equal(bw_chunk_id(cx4, noise, sizeof(noise), id2), BW_OK);
+    assert_memory_not_equal(id, id2, sizeof(id));
+    assert_int_not_equal(bw_chunk_open(cx4, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
+                                       obj.len, sizeof(noise), back),
+                         BW_OK);
+    bw_hex(id2, sizeof(id2), hex);
+    assert_int_equal(bw_chunk_seal(cx4, k, "0123456789abcdef", hex, noise, sizeof(noise), &obj),
+                     BW_OK);
+    assert_int_equal(bw_chunk_open(cx4, k, "0123456789abcdef", hex, (uint8_t *)obj.data,
+                                   obj.len, sizeof(noise), back),
+                     BW_OK);
+    assert_memory_equal(noise, back, sizeof(noise));
+    bw_chunk_ctx_free(cx4);
+    bw_chunk_ctx_free(cx);
     bw_buf_free(&obj, false);
     bw_backup_key_free(k);
 }
@@ -259,6 +295,8 @@ static void test_manifest_files(void **state)
     fchunks[1].id[0] = 1;
     assert_int_equal(bw_manifest_render(&m, &text, &len), BW_OK);
     assert_int_equal(bw_manifest_parse(text, len, &p), BW_OK);
+    assert_int_equal(p->format, 4);
+    assert_int_equal(bw_manifest_id_scheme(p), BW_BACKUP_ID_HMAC_SHA256);
     assert_int_equal(p->nfiles, 2);
     assert_int_equal(p->nfchunks, 3);
     assert_int_equal(p->files_size, 109);
@@ -270,6 +308,14 @@ static void test_manifest_files(void **state)
     assert_memory_equal(text, text2, len);
     bw_manifest_free(p);
     bw_free(text2);
+    /* format 3: the same members, chunks addressed by keyed BLAKE2b */
+    bad = replace(text, "\"format\":4", "\"format\":3");
+    assert_non_null(bad);
+    assert_int_equal(bw_manifest_parse(bad, strlen(bad), &p), BW_OK);
+    assert_int_equal(bw_manifest_id_scheme(p), BW_BACKUP_ID_BLAKE2B);
+    bw_manifest_free(p);
+    p = NULL;
+    free(bad);
     /* the text, changed one way at a time: each is refused */
     static const struct {
         const char *from, *to;
@@ -284,8 +330,8 @@ static void test_manifest_files(void **state)
         {"\"size\":9", "\"size\":10"},                                                /* lengths */
         {"\"size\":100", "\"size\":99"},                                              /* lengths */
         {"\"size\":9", "\"size\":9,\"mode\":384"},                                    /* a member */
-        {"\"format\":3", "\"format\":2"}, /* 17 members */
-        {"\"format\":3", "\"format\":4"}, /* unknown */
+        {"\"format\":4", "\"format\":2"}, /* 17 members */
+        {"\"format\":4", "\"format\":5"}, /* unknown */
         {",\"files\":[", ",\"filez\":["}, /* unknown */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
