@@ -454,15 +454,18 @@ static enum bw_rc read_config(const char *data_dir, char **out)
 /* ---- the run ------------------------------------------------------------------------ */
 
 struct snap {
-    char path[4096];
-    uint8_t *data;
+    char path[4096];          /* the copy, "" when read in place */
+    const uint8_t *data;      /* the snapshot's bytes: pin's or map's */
+    uint8_t *map;             /* the copy, mapped */
     size_t len;
+    struct bw_store_pin *pin; /* read in place: the bytes belong to the store */
 };
 
 static void snap_free(struct snap *s)
 {
-    if (s->data != NULL)
-        munmap(s->data, s->len);
+    bw_store_pin_release(s->pin);
+    if (s->map != NULL)
+        munmap(s->map, s->len);
     if (s->path[0] != '\0')
         unlink(s->path);
 }
@@ -486,10 +489,19 @@ static enum bw_rc take_snapshot(const struct bw_backup_env *env, struct bw_manif
         return rc;
     m->schema_version = have;
     m->created_ms = bw_time_now_ms(); /* every write acknowledged before is inside */
-    rc = bw_store_snapshot(env->store, s->path, &m->log_seq, why, whylen);
+    /* in place when the store can (no copy: SQLite's file, read where it lies) */
+    rc = bw_store_snapshot_pin(env->store, &s->data, &s->len, &m->log_seq, &s->pin, why,
+                               whylen);
+    if (rc == BW_OK) {
+        s->path[0] = '\0';
+    } else if (rc == BW_ERR_UNSUPPORTED) {
+        why[0] = '\0';
+        rc = bw_store_snapshot(env->store, s->path, &m->log_seq, why, whylen);
+        if (rc == BW_OK && (rc = map_file(s->path, &s->map, &s->len)) != BW_OK)
+            bw_why(why, whylen, "cannot read the snapshot %s", s->path);
+        s->data = s->map;
+    }
     m->finished_ms = bw_time_now_ms(); /* PITR base from here on (see BACKUP-FORMAT.md) */
-    if (rc == BW_OK && (rc = map_file(s->path, &s->data, &s->len)) != BW_OK)
-        bw_why(why, whylen, "cannot read the snapshot %s", s->path);
     m->size = s->len;
     return rc;
 }

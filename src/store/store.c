@@ -181,6 +181,39 @@ enum bw_rc bw_store_snapshot(struct bw_store *st, const char *dest, uint64_t *lo
     return st->ops->snapshot(st->impl, dest, log_seq, why, whylen);
 }
 
+struct bw_store_pin {
+    void (*unpin)(void *handle);
+    void *handle;
+};
+
+enum bw_rc bw_store_snapshot_pin(struct bw_store *st, const uint8_t **data, size_t *len,
+                                 uint64_t *log_seq, struct bw_store_pin **pin, char *why,
+                                 size_t whylen)
+{
+    *pin = NULL;
+    if (st->ops->pin == NULL)
+        return BW_ERR_UNSUPPORTED;
+    struct bw_store_pin *p = bw_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return BW_ERR_NOMEM;
+    enum bw_rc rc = st->ops->pin(st->impl, data, len, log_seq, &p->handle, why, whylen);
+    if (rc != BW_OK) {
+        bw_free(p);
+        return rc;
+    }
+    p->unpin = st->ops->unpin;
+    *pin = p;
+    return BW_OK;
+}
+
+void bw_store_pin_release(struct bw_store_pin *pin)
+{
+    if (pin == NULL)
+        return;
+    pin->unpin(pin->handle);
+    bw_free(pin);
+}
+
 enum bw_rc bw_store_changelog(struct bw_store *st, bw_store_change_fn fn, void *arg, char *why,
                               size_t whylen)
 {

@@ -388,6 +388,24 @@ BW_MUST_CHECK enum bw_rc bw_store_meta_get(struct bw_tx *tx, const char *key, st
 BW_MUST_CHECK enum bw_rc bw_store_snapshot(struct bw_store *st, const char *dest,
                                            uint64_t *log_seq, char *why, size_t whylen);
 
+/* A snapshot read where it lies (bw_store_snapshot_pin). */
+struct bw_store_pin;
+/* Pins a consistent snapshot of the whole store that is read in place, with
+ * no copy: *data and *len stay valid and unchanged until
+ * bw_store_pin_release, and may be read from any thread. SQLite: the
+ * database file itself, mapped through SQLite's own file handle (SQLite's
+ * POSIX locks forbid opening and closing the file beside it), when the
+ * write-ahead log is empty once the read snapshot is held (then no
+ * checkpoint may write the file while the pin lives) and the file fits
+ * SQLite's memory-map limit (about 2 GiB). BW_ERR_UNSUPPORTED otherwise
+ * (PostgreSQL, a log kept by readers, a larger file): the caller then uses
+ * bw_store_snapshot. *log_seq as there. */
+BW_MUST_CHECK enum bw_rc bw_store_snapshot_pin(struct bw_store *st, const uint8_t **data,
+                                               size_t *len, uint64_t *log_seq,
+                                               struct bw_store_pin **pin, char *why,
+                                               size_t whylen);
+void bw_store_pin_release(struct bw_store_pin *pin); /* accepts NULL */
+
 /* Receives one committed change set (SQLite: a session-extension changeset;
  * PostgreSQL: one transaction's row images as JSON, store_pg_log.c) in
  * commit order: seq increases by one per commit batch that changed rows;

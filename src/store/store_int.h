@@ -65,6 +65,10 @@ struct bw_store_ops {
     /* key store (decision C6) */
     enum bw_rc (*keys_snapshot)(void *impl, const char *dest, char *why, size_t whylen);
     enum bw_rc (*keys_load)(const char *target, const char *snapshot, char *why, size_t whylen);
+    /* bw_store_snapshot_pin (NULL: never in place) and its release */
+    enum bw_rc (*pin)(void *impl, const uint8_t **data, size_t *len, uint64_t *log_seq,
+                      void **handle, char *why, size_t whylen);
+    void (*unpin)(void *handle);
 };
 
 /* A transaction handle as seen by store.c; drivers embed it first in theirs. */

@@ -28,6 +28,7 @@
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -1032,12 +1033,36 @@ static bool wal_empty(const char *db)
     return lstat(wal, &st) == 0 ? S_ISREG(st.st_mode) && st.st_size == 0 : errno == ENOENT;
 }
 
+/* Opens *src read-only and starts its read transaction between two commit
+ * batches, right after a TRUNCATE checkpoint; *file_alone: the write-ahead
+ * log is empty with the snapshot held, so the snapshot is the database file
+ * alone. *seq: the change-log position. An SQLite code. */
+static int pin_read(struct sq_store *s, sqlite3 **src, bool *file_alone, uint64_t *seq)
+{
+    int ck = SQLITE_ERROR, wal_frames = -1, backfilled = -1;
+    int r = sqlite3_open_v2(s->path, src,
+                            SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                            NULL);
+    if (r == SQLITE_OK) {
+        writer_hold(s);
+        ck = sqlite3_wal_checkpoint_v2(s->writer.db, "main", SQLITE_CHECKPOINT_TRUNCATE,
+                                       &wal_frames, &backfilled);
+        r = sqlite3_exec(*src, "BEGIN; SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
+        *seq = s->log_seq;
+        writer_release(s);
+    }
+    *file_alone = r == SQLITE_OK && ck == SQLITE_OK && wal_frames == 0 && wal_empty(s->path);
+    return r;
+}
+
 /* The read snapshot is pinned between two commit batches, right after a
  * TRUNCATE checkpoint. When the checkpoint emptied the write-ahead log and it
  * is still empty once the read transaction holds its snapshot, that snapshot
  * is the database file alone: SQLite then reads it through read-lock 0, and
  * no checkpoint may write into the file while such a reader lives. The file's
- * bytes are copied in the kernel (no page-by-page copy through SQLite).
+ * bytes are copied in the kernel (no page-by-page copy through SQLite); a
+ * backup copies only when sq_pin cannot read the file in place (a file
+ * beyond SQLite's memory-map limit).
  * Otherwise (readers kept the log, another process wrote in between, a
  * kernel without copy_file_range) the online backup API copies the pages. */
 static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, char *why,
@@ -1046,24 +1071,13 @@ static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
     struct sq_store *s = impl;
     sqlite3 *src = NULL, *dst = NULL;
     uint64_t seq = 0;
-    int ck = SQLITE_ERROR, wal_frames = -1, backfilled = -1;
+    bool file_alone = false;
     struct stat fst;
     enum bw_rc rc = prepare_file(dest, true, why, whylen);
     if (rc != BW_OK)
         return rc;
-    int r = sqlite3_open_v2(s->path, &src,
-                            SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-                            NULL);
-    if (r == SQLITE_OK) {
-        writer_hold(s); /* pin the read snapshot between two commit batches */
-        ck = sqlite3_wal_checkpoint_v2(s->writer.db, "main", SQLITE_CHECKPOINT_TRUNCATE,
-                                       &wal_frames, &backfilled);
-        r = sqlite3_exec(src, "BEGIN; SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
-        seq = s->log_seq;
-        writer_release(s);
-    }
-    bool whole_file = r == SQLITE_OK && ck == SQLITE_OK && wal_frames == 0 &&
-                      wal_empty(s->path) && stat(s->path, &fst) == 0 &&
+    int r = pin_read(s, &src, &file_alone, &seq);
+    bool whole_file = r == SQLITE_OK && file_alone && stat(s->path, &fst) == 0 &&
                       copy_bytes(s->path, dest, fst.st_size);
     if (r == SQLITE_OK && !whole_file)
         r = copy_database(src, dest, &dst);
@@ -1074,6 +1088,62 @@ static enum bw_rc sq_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
     if (rc == BW_OK)
         *log_seq = seq;
     return rc;
+}
+
+/* ---- the snapshot read in place (bw_store_snapshot_pin) ------------------
+ * The read snapshot is pinned as in sq_snapshot. When it is the database
+ * file alone, SQLite's own handle of that file maps it (xFetch of the
+ * version-3 VFS methods, after SQLITE_FCNTL_MMAP_SIZE): this process never
+ * opens or closes the file itself, so SQLite's POSIX locks stay. */
+struct sq_pin {
+    sqlite3 *src;
+    sqlite3_file *f;
+    void *map;
+};
+
+static void sq_unpin(void *handle)
+{
+    struct sq_pin *p = handle;
+    if (p == NULL)
+        return;
+    if (p->map != NULL)
+        (void)p->f->pMethods->xUnfetch(p->f, 0, p->map);
+    sqlite3_close_v2(p->src); /* ends the read transaction: after the last read */
+    bw_free(p);
+}
+
+static enum bw_rc sq_pin(void *impl, const uint8_t **data, size_t *len, uint64_t *log_seq,
+                         void **handle, char *why, size_t whylen)
+{
+    struct sq_store *s = impl;
+    struct sq_pin *p = bw_calloc(1, sizeof(*p));
+    uint64_t seq = 0;
+    bool file_alone = false;
+    struct stat fst;
+    (void)why;
+    (void)whylen;
+    if (p == NULL)
+        return BW_ERR_NOMEM;
+    int r = pin_read(s, &p->src, &file_alone, &seq);
+    bool ok = r == SQLITE_OK && file_alone && stat(s->path, &fst) == 0 && fst.st_size > 0 &&
+              fst.st_size <= INT_MAX &&
+              sqlite3_file_control(p->src, "main", SQLITE_FCNTL_FILE_POINTER, &p->f) ==
+                  SQLITE_OK &&
+              p->f != NULL && p->f->pMethods != NULL && p->f->pMethods->iVersion >= 3 &&
+              p->f->pMethods->xFetch != NULL;
+    sqlite3_int64 limit = ok ? (sqlite3_int64)fst.st_size : 0;
+    ok = ok && sqlite3_file_control(p->src, "main", SQLITE_FCNTL_MMAP_SIZE, &limit) == SQLITE_OK &&
+         p->f->pMethods->xFetch(p->f, 0, (int)fst.st_size, &p->map) == SQLITE_OK &&
+         p->map != NULL;
+    if (!ok) { /* no error: the caller copies the snapshot instead */
+        sq_unpin(p);
+        return BW_ERR_UNSUPPORTED;
+    }
+    *data = p->map;
+    *len = (size_t)fst.st_size;
+    *log_seq = seq;
+    *handle = p;
+    return BW_OK;
 }
 
 /* Replay is convergent: a changed or already present row is replaced, a
@@ -1218,6 +1288,8 @@ const struct bw_store_ops bw_store_sqlite_ops = {
     .row_text = sq_row_text,
     .row_blob = sq_row_blob,
     .snapshot = sq_snapshot,
+    .pin = sq_pin,
+    .unpin = sq_unpin,
     .changelog = sq_changelog,
     .apply_changes = sq_apply_changes,
     .load_snapshot = sq_load_snapshot,

@@ -299,18 +299,18 @@ def t_older(tmp):
     target = os.path.join(tmp, "t")
     os.makedirs(target)
     ov = ["backup.target=dir:" + target]
-    pad_meta(d, 24)  # the snapshot takes a while to chunk: the window
-    work = os.path.join(d, "backup")
+    pad_meta(d, 96)  # the snapshot takes a while to chunk: the window
     for attempt in range(6):
         stop = threading.Event()
         signed = []
 
         def during():
-            # wait until the snapshot is being copied (pinned), then sign more
+            # wait until the snapshot's chunks are being written (it is pinned;
+            # the files are read after the last chunk), then sign more
             end = time.time() + 60
+            before = set(glob.glob(os.path.join(target, "chunks", "*")))
             while not stop.is_set() and time.time() < end:
-                snaps = glob.glob(os.path.join(work, "snapshot-*"))
-                if snaps and any(os.path.exists(s) and os.path.getsize(s) > 0 for s in snaps):
+                if set(glob.glob(os.path.join(target, "chunks", "*"))) - before:
                     break
                 time.sleep(0.005)
             if stop.is_set():
