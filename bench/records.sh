@@ -6,6 +6,10 @@
 #
 #   bench/records.sh
 #   DURATION=20 CONNS=64 THREADS=2 BULWARK=build/release/bulwark bench/records.sh
+#   DATABASE=postgresql://... OVERRIDES="backup.target=dir:/x" ONLY=write bench/records.sh
+# DATABASE: a PostgreSQL store instead of SQLite; OVERRIDES: more -o
+# assignments for every command; ONLY=write: the write phase alone (used by
+# bench/changelog.sh).
 #
 # On a fresh temporary data directory (SQLite store, tenants.self_service=yes):
 #  1. a user (password changed once), an organisation, a confidential
@@ -32,9 +36,10 @@ chmod 700 "$TMP"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BW=("$BULWARK" --data-dir "$TMP/data" -o tenants.self_service=yes -o lockout.max_failures=1000
     -o mfa.required_for_admins=no) # the bench owner creates a collection without a TOTP dance
+for o in ${OVERRIDES:-}; do BW+=(-o "$o"); done
 cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
-"${BW[@]}" init >/dev/null
+"${BW[@]}" init ${DATABASE:+--database "$DATABASE"} >/dev/null
 printf 'Zq7Kx9Lm2Pw4Rt8Vn\n' >"$TMP/pw"; chmod 600 "$TMP/pw"
 "${BW[@]}" user add --email bench@example.org --password-file "$TMP/pw" >/dev/null
 "${BW[@]}" serve --listen "127.0.0.1:$PORT" 2>"$TMP/serve.log" &
@@ -82,6 +87,10 @@ run_wrk() { # name, args...
     echo "$rps" >"$TMP/$name.rps"
 }
 URL="https://127.0.0.1:$PORT"
+if [ "${ONLY:-}" = write ]; then
+    run_wrk confidential_write -s "$TMP/post.lua" "$URL$BASE"
+    exit 0
+fi
 run_wrk healthz "$URL/healthz"
 run_wrk confidential_read -H "Authorization: Bearer $TOKEN" "$URL$BASE/$RID"
 run_wrk confidential_write -s "$TMP/post.lua" "$URL$BASE"

@@ -25,6 +25,8 @@ Cases (SQLite unless noted):
   incremental  incrementals inside serve are built from the change log: only
             the change is written, they chain, restore on their own without the
             log, verify, and a flipped change chunk is named
+  records   a public and a confidential record written through the API: no
+            file on the target holds either marker; the restore has both
   archive   audit retention inside serve writes an archive: the scheduler
             backs it up at once, and that backup restores it on its own
   (every restore is followed by `bulwark audit verify` on the restored directory)
@@ -39,7 +41,8 @@ Cases (SQLite unless noted):
             incremental from the log, drill into a scratch database
   pg_flip   flip on PostgreSQL (refused restores leave their database empty);
             a restore into a database that holds data is refused
-  pg_kill, pg_nospace   kill and nospace on a PostgreSQL store (pg_dump)
+  pg_kill, pg_nospace, pg_records   kill, nospace and records on a
+            PostgreSQL store (pg_dump)
 """
 
 import argparse
@@ -735,6 +738,69 @@ def t_archive(tmp):
               "carries them and restores on its own" % (len(archives), lst[-1]["name"]))
 
 
+def t_records(tmp, pg=False):
+    """Records written through the API in a public and a confidential
+    collection: neither marker appears in any file on the target (change-log
+    segments of serve, a full backup), yet a restore brings both records back
+    (the public marker is then in the restored store, as in the live one)."""
+    target = os.path.join(tmp, "target")
+    with serve_with_backups(tmp, target, extra=["tenants.self_service=yes"],
+                            pg_dir=PG_DIR if pg else None) as srv:
+        wait_for(lambda: len(manifests(target)) >= 1, 60, "the scheduler's first full backup")
+        api, admin = admin_api(srv)
+        create_user(api, admin, "tenant.lead@example.com")  # a standard account owns it
+        tok = api.login("tenant.lead@example.com", "Us3r-Passw0rd-t.lead")
+        if tok.get("password_expired"):
+            api.change(tok["token"], "Us3r-Passw0rd-t.lead", "Own3r-Passw0rd-8812")
+            tok = api.login("tenant.lead@example.com", "Own3r-Passw0rd-8812")
+        token = tok["token"]
+        r = api.call("POST", "/api/v1/orgs", {"name": "Markers"}, token=token)
+        check(r.status == 201, "org: %d %r" % (r.status, r.body[:300]))
+        org = r.json()["id"]
+        markers = {}
+        for cls in ("public", "confidential"):
+            r = api.call("POST", "/api/v1/orgs/%s/collections" % org,
+                         {"name": cls + "_notes", "classification": cls,
+                          "fields": [{"name": "note", "type": "text"}]}, token=token)
+            check(r.status == 201, "%s collection: %d %r" % (cls, r.status, r.body[:300]))
+            markers[cls] = "MARKER-%s-%s" % (cls, os.urandom(8).hex())
+            r = api.call("POST", "/api/v1/orgs/%s/collections/%s_notes/records" % (org, cls),
+                         {"data": {"note": markers[cls]}}, token=token)
+            check(r.status == 201, "%s record: %d %r" % (cls, r.status, r.body[:300]))
+        time.sleep(2.5)  # two log intervals: shipped
+        ov = ["backup.target=dir:" + target]
+        bwj(srv.data_dir, "backup", "run", "--full", overrides=ov)
+        files = target_files(target)
+        check(any("/log/" in f for f in files), "records: the change log was shipped")
+        for cls, m in markers.items():
+            for f in files:
+                check(m.encode() not in open(f, "rb").read(),
+                      "records: the %s marker in plaintext in %s" % (cls, f))
+        r = os.path.join(tmp, "r")
+        url = pg_newdb(PG_DIR) if pg else None
+        bwj(srv.data_dir, "backup", "restore", "--to", r, *(["--database", url] if pg else []),
+            overrides=ov)
+        if pg:
+            p = subprocess.run(["pg_dump", "-d", url], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=120)
+            check(p.returncode == 0, "pg_dump: %s" % p.stderr[-300:])
+            restored = p.stdout.lower()  # bodies are bytea: dumped as hex
+            markers = {c: m.encode().hex() for c, m in markers.items()}
+        else:
+            restored = open(os.path.join(r, "db", "bulwark.db"), "rb").read()
+        check(markers["public"].encode() in restored and
+              markers["confidential"].encode() not in restored,
+              "records: the restored store holds the public record as stored and the "
+              "confidential one encrypted")
+        audit_ok(r, "records")
+        print("records: public and confidential markers absent from %d target files; "
+              "the restore holds both records" % len(files))
+
+
+def t_pg_records(tmp):
+    t_records(tmp, pg=True)
+
+
 def t_pg_flip(tmp):
     """flip on PostgreSQL, under a serve shipping the change log without
     scheduled incrementals (so the latest restore replays the newest segment);
@@ -945,8 +1011,8 @@ def t_kit(tmp):
           "a machine without keys works and its audit trail verifies")
 
 
-CASES = {"archive": t_archive, "copy": t_copy, "kit": t_kit, "load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
-         "sftp": t_sftp, "pg": t_pg, "pg_pitr": t_pg_pitr, "pg_flip": t_pg_flip, "pg_kill": t_pg_kill,
+CASES = {"records": t_records, "archive": t_archive, "copy": t_copy, "kit": t_kit, "load": t_load_and_pitr, "incremental": t_log_incremental, "kill": t_kill, "nospace": t_nospace, "prune": t_prune,
+         "sftp": t_sftp, "pg": t_pg, "pg_pitr": t_pg_pitr, "pg_flip": t_pg_flip, "pg_records": t_pg_records, "pg_kill": t_pg_kill,
          "pg_nospace": t_pg_nospace}
 
 
