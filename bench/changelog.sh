@@ -21,8 +21,14 @@ trap '"$HERE/scripts/pg-test-server" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGD
 rate() { # store(off|on) -> writes/s
     local db=$1 log=$2 out
     local ov=""
-    [ "$log" = on ] && ov="backup.target=dir:$BK/$RANDOM backup.log_interval=1s backup.full=weekly backup.incremental=off"
-    out=$(DATABASE=$db OVERRIDES=$ov ONLY=write "$HERE/bench/records.sh")
+    if [ "$log" = on ]; then
+        local t; t=$(mktemp -d "$BK/target.XXXXXX")
+        ov="backup.target=dir:$t backup.log_interval=1s backup.full=weekly backup.incremental=off"
+    fi
+    out=$(DATABASE=$db OVERRIDES=$ov ONLY=write "$HERE/bench/records.sh" 2>"$BK/records.err") ||
+        { cat "$BK/records.err" >&2; exit 1; }
+    echo "$out" | grep -q "^change_log $log\$" ||
+        { echo "changelog.sh: serve's change log was not $log: $out" >&2; exit 1; }
     echo "$out" | awk '/confidential_write/ {print $2}'
 }
 printf '%-12s %14s %14s %8s\n' store "no log w/s" "log w/s" ratio

@@ -89,6 +89,7 @@ run_wrk() { # name, args...
 URL="https://127.0.0.1:$PORT"
 if [ "${ONLY:-}" = write ]; then
     run_wrk confidential_write -s "$TMP/post.lua" "$URL$BASE"
+    grep -q '"change log stream' "$TMP/serve.log" && echo "change_log on" || echo "change_log off"
     exit 0
 fi
 run_wrk healthz "$URL/healthz"
