@@ -588,6 +588,17 @@ def t_pg(tmp):
         check(b"pg2@example.com" not in open(f, "rb").read(), "pg: plaintext marker in " + f)
     p = bw(d, "backup", "restore", "--to", os.path.join(tmp, "r0"), overrides=ov, expect=1)
     check("--database" in p.stderr, "pg restore needs --database: %s" % p.stderr)
+    for bad, says in (("notaurl", "not a valid postgresql:// url"),
+                      ("postgresql://u:S3cretPw@127.0.0.1:1/db?sslmode=disable",
+                       "does not require tls"),
+                      ("postgresql://u:S3cretPw@127.0.0.1:1/db?sslmode=require",
+                       "cannot connect")):
+        p = bw(d, "backup", "restore", "--to", os.path.join(tmp, "r0"), "--database", bad,
+               overrides=ov, expect=1)
+        check(says in p.stderr and "S3cretPw" not in p.stderr and
+              not glob.glob(os.path.join(tmp, "r0*")),
+              "pg restore --database %s: a clear error, no password, nothing left: %s" %
+              (bad.split("@")[-1], p.stderr))
     url2 = pg_newdb(PG_DIR)
     r = os.path.join(tmp, "r")
     bwj(d, "backup", "restore", "--to", r, "--database", url2, overrides=ov)
