@@ -177,6 +177,16 @@ BW_MUST_CHECK enum bw_rc bw_manifest_store(const struct bw_keyring *kr,
 /* Names of complete backups, sorted (oldest first); caller frees each + array. */
 BW_MUST_CHECK enum bw_rc bw_manifest_names(struct bw_backup_target *t, char ***names, size_t *n);
 void bw_names_free(char **names, size_t n);
+/* A growable list of owned strings (target listings, sets of paths; {0} is
+ * empty): add copies s[0..len), sort orders by strcmp, has searches a sorted
+ * list. Release with bw_names_free(ns.v, ns.n). */
+struct bw_names {
+    char **v;
+    size_t n, cap;
+};
+BW_MUST_CHECK enum bw_rc bw_names_add(struct bw_names *ns, const char *s, size_t len);
+void bw_names_sort(struct bw_names *ns);
+bool bw_names_has(const struct bw_names *ns, const char *s);
 
 /* ---- audit helper (run.c) ---------------------------------------------------
  * Records an event in its own store transaction (the change it records is

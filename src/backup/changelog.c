@@ -386,28 +386,9 @@ enum bw_rc bw_log_apply(struct bw_store *st, const uint8_t *p, size_t len, uint6
     return rc;
 }
 
-struct names_acc {
-    char **v;
-    size_t n, cap;
-};
-
 static enum bw_rc name_acc(void *arg, const char *file)
 {
-    struct names_acc *a = arg;
-    if (!stream_ok(file))
-        return BW_OK;
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 16;
-        char **nv = bw_realloc(a->v, nc * sizeof(*nv));
-        if (nv == NULL)
-            return BW_ERR_NOMEM;
-        a->v = nv;
-        a->cap = nc;
-    }
-    if ((a->v[a->n] = bw_strdup(file)) == NULL)
-        return BW_ERR_NOMEM;
-    a->n++;
-    return BW_OK;
+    return stream_ok(file) ? bw_names_add(arg, file, strlen(file)) : BW_OK;
 }
 
 /* Records numbered first..last without holes, each well formed. */
@@ -429,7 +410,7 @@ static bool seg_consistent(const struct bw_buf *plain, const struct seg *sg)
 enum bw_rc bw_log_verify(const struct bw_keyring *kr, struct bw_backup_target *t,
                          uint64_t *segments, char *why, size_t whylen)
 {
-    struct names_acc streams = {0};
+    struct bw_names streams = {0};
     struct bw_buf plain;
     uint64_t count = 0;
     bw_buf_init(&plain, BW_BK_SEGMENT_MAX);
@@ -465,7 +446,7 @@ enum bw_rc bw_log_verify(const struct bw_keyring *kr, struct bw_backup_target *t
 enum bw_rc bw_log_prune(const struct bw_keyring *kr, struct bw_backup_target *t,
                         int64_t before_ms, const char *keep_stream, uint64_t *removed)
 {
-    struct names_acc streams = {0};
+    struct bw_names streams = {0};
     uint64_t n = 0;
     (void)kr;
     enum bw_rc rc = bw_target_list(t, "log", name_acc, &streams);

@@ -22,31 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct have {
-    char **v;
-    size_t n, cap;
-};
-
 static enum bw_rc have_add(void *arg, const char *name)
 {
-    struct have *h = arg;
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 256;
-        char **nv = bw_realloc(h->v, nc * sizeof(*nv));
-        if (nv == NULL)
-            return BW_ERR_NOMEM;
-        h->v = nv;
-        h->cap = nc;
-    }
-    if ((h->v[h->n] = bw_strdup(name)) == NULL)
-        return BW_ERR_NOMEM;
-    h->n++;
-    return BW_OK;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return bw_names_add(arg, name, strlen(name));
 }
 
 /* Copies one object and reads it back from the copy: same SHA-256 or an error. */
@@ -80,7 +58,7 @@ static enum bw_rc copy_object(struct bw_backup_target *from, struct bw_backup_ta
 /* The objects of m missing on `to` (sorted listing per data key). */
 static enum bw_rc copy_refs(struct bw_backup_target *from, struct bw_backup_target *to,
                             const struct bw_manifest *m, const struct bw_mchunk *refs, size_t n,
-                            struct have *keys_seen, uint64_t *copied, uint64_t *bytes,
+                            struct bw_names *keys_seen, uint64_t *copied, uint64_t *bytes,
                             char *why, size_t whylen)
 {
     struct bw_buf a, b;
@@ -93,8 +71,7 @@ static enum bw_rc copy_refs(struct bw_backup_target *from, struct bw_backup_targ
         const char *keyid = m->keys[refs[i].key].id;
         rc = bw_chunk_path(path, sizeof(path), keyid, refs[i].id);
         const char *file = path + strlen("chunks/") + BW_BK_KEYID_LEN + 1;
-        if (rc == BW_OK && keys_seen->n > 0 &&
-            bsearch(&file, keys_seen->v, keys_seen->n, sizeof(char *), str_cmp) != NULL)
+        if (rc == BW_OK && bw_names_has(keys_seen, file))
             continue; /* the copy holds it already */
         if (rc == BW_OK)
             rc = copy_object(from, to, path, false, &a, &b, sha, why, whylen);
@@ -110,7 +87,7 @@ static enum bw_rc copy_refs(struct bw_backup_target *from, struct bw_backup_targ
 
 /* Lists chunks/<keyid>/ on the copy for every data key of m (sorted names). */
 static enum bw_rc listing(struct bw_backup_target *to, const struct bw_manifest *m,
-                          struct have *h)
+                          struct bw_names *h)
 {
     char dir[BW_BK_NAME_MAX];
     enum bw_rc rc = BW_OK;
@@ -118,8 +95,8 @@ static enum bw_rc listing(struct bw_backup_target *to, const struct bw_manifest 
         snprintf(dir, sizeof(dir), "chunks/%s", m->keys[k].id);
         rc = bw_target_list(to, dir, have_add, h);
     }
-    if (rc == BW_OK && h->n > 1)
-        qsort(h->v, h->n, sizeof(*h->v), str_cmp);
+    if (rc == BW_OK)
+        bw_names_sort(h);
     return rc;
 }
 
@@ -128,7 +105,7 @@ enum bw_rc bw_backup_copy(const struct bw_backup_env *env, struct bw_backup_targ
                           char *why, size_t whylen)
 {
     struct bw_manifest *m = NULL;
-    struct have h = {0};
+    struct bw_names h = {0};
     struct bw_buf a, b;
     char path[BW_BK_NAME_MAX], hex[65];
     uint8_t sha[32];

@@ -302,8 +302,7 @@ enum bw_rc bw_files_install(const char *dir, const struct bw_manifest *m, const 
 
 struct wanted {
     const struct bw_manifest *m;
-    char **v;
-    size_t n, cap;
+    struct bw_names names;
 };
 
 static int file_cmp(const void *key, const void *elem)
@@ -319,18 +318,7 @@ static enum bw_rc want(void *arg, const char *file, int64_t first_seq, int64_t l
     if (w->m->nfiles > 0 &&
         bsearch(file, w->m->files, w->m->nfiles, sizeof(*w->m->files), file_cmp) != NULL)
         return BW_OK; /* in the backup */
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 16;
-        char **nv = bw_realloc(w->v, nc * sizeof(*nv));
-        if (nv == NULL)
-            return BW_ERR_NOMEM;
-        w->v = nv;
-        w->cap = nc;
-    }
-    if ((w->v[w->n] = bw_strdup(file)) == NULL)
-        return BW_ERR_NOMEM;
-    w->n++;
-    return BW_OK;
+    return bw_names_add(&w->names, file, strlen(file));
 }
 
 /* Copies live_dir/audit/archive/name into dir (a regular file only);
@@ -377,14 +365,14 @@ enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m, c
     struct wanted w = {.m = m};
     uint64_t n = 0;
     enum bw_rc rc = bw_audit_archive_list(st, want, &w);
-    for (size_t i = 0; rc == BW_OK && i < w.n; i++) {
+    for (size_t i = 0; rc == BW_OK && i < w.names.n; i++) {
         enum bw_rc c = BW_ERR_NOTFOUND;
-        if (live_dir != NULL && is_archive(w.v[i]))
-            c = copy_live(live_dir, dir, w.v[i], why, whylen);
+        if (live_dir != NULL && is_archive(w.names.v[i]))
+            c = copy_live(live_dir, dir, w.names.v[i], why, whylen);
         if (c == BW_OK)
             n++;
         else if (c == BW_ERR_NOTFOUND)
-            rc = json_array_append_new(missing, json_string(w.v[i])) == 0 ? BW_OK : BW_ERR_NOMEM;
+            rc = json_array_append_new(missing, json_string(w.names.v[i])) == 0 ? BW_OK : BW_ERR_NOMEM;
         else
             rc = c;
     }
@@ -396,9 +384,7 @@ enum bw_rc bw_files_complete(struct bw_store *st, const struct bw_manifest *m, c
         if (rc == BW_OK)
             rc = bw_sys_fsync_dir(dir);
     }
-    for (size_t i = 0; i < w.n; i++)
-        bw_free(w.v[i]);
-    bw_free(w.v);
+    bw_names_free(w.names.v, w.names.n);
     if (rc == BW_OK)
         *copied = n;
     return rc;

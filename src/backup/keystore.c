@@ -130,42 +130,20 @@ enum bw_rc bw_keystore_backup(const struct bw_backup_env *env, struct bw_backup_
 
 /* ---- listing and pruning ------------------------------------------------------------ */
 
-struct ks_names {
-    char **v;
-    size_t n, cap;
-};
-
 static enum bw_rc ks_add(void *arg, const char *file)
 {
-    struct ks_names *ns = arg;
     size_t len = strlen(file);
     if (len < 20 || strcmp(file + len - 5, ".keys") != 0)
         return BW_OK;
-    if (ns->n == ns->cap) {
-        size_t nc = ns->cap ? ns->cap * 2 : 32;
-        char **nv = bw_realloc(ns->v, nc * sizeof(*nv));
-        if (nv == NULL)
-            return BW_ERR_NOMEM;
-        ns->v = nv;
-        ns->cap = nc;
-    }
-    if ((ns->v[ns->n] = bw_strdup(file)) == NULL)
-        return BW_ERR_NOMEM;
-    ns->n++;
-    return BW_OK;
-}
-
-static int ks_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return bw_names_add(arg, file, len);
 }
 
 /* Key-store backups on t, oldest first (the names begin with the time). */
-static enum bw_rc ks_list(struct bw_backup_target *t, struct ks_names *ns)
+static enum bw_rc ks_list(struct bw_backup_target *t, struct bw_names *ns)
 {
     enum bw_rc rc = bw_target_list(t, KS_DIR, ks_add, ns);
-    if (rc == BW_OK && ns->n > 1)
-        qsort(ns->v, ns->n, sizeof(*ns->v), ks_cmp);
+    if (rc == BW_OK)
+        bw_names_sort(ns);
     return rc;
 }
 
@@ -185,7 +163,7 @@ static int64_t ks_time(const char *file)
 enum bw_rc bw_keystore_prune(const struct bw_backup_env *env, struct bw_backup_target *t,
                              uint64_t *removed)
 {
-    struct ks_names ns = {0};
+    struct bw_names ns = {0};
     int64_t now = bw_time_now_ms(), keep_ms = 1000 * env->cfg->retention_key_backups;
     uint64_t n = 0;
     enum bw_rc rc = ks_list(t, &ns);
@@ -212,7 +190,7 @@ enum bw_rc bw_keystore_prune(const struct bw_backup_env *env, struct bw_backup_t
 enum bw_rc bw_keystore_verify(const struct bw_backup_env *env, struct bw_backup_target *t,
                               uint64_t *count, char *why, size_t whylen)
 {
-    struct ks_names ns = {0};
+    struct bw_names ns = {0};
     struct bw_buf obj, plain;
     uint64_t n = 0;
     enum bw_rc rc = ks_list(t, &ns);
@@ -257,7 +235,7 @@ static enum bw_rc from_backup(const struct bw_backup_env *env, struct bw_backup_
                               const char *kind, const char *tmp, char *from, size_t fromcap,
                               char *why, size_t whylen)
 {
-    struct ks_names ns = {0};
+    struct bw_names ns = {0};
     struct bw_buf obj, plain;
     char head[64];
     enum bw_rc rc = ks_list(t, &ns);

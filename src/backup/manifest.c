@@ -417,17 +417,8 @@ enum bw_rc bw_manifest_load(const struct bw_keyring *kr, struct bw_backup_target
     return BW_OK;
 }
 
-struct names {
-    char **v;
-    size_t n, cap;
-};
-
-static enum bw_rc name_add(void *arg, const char *file)
+enum bw_rc bw_names_add(struct bw_names *ns, const char *s, size_t len)
 {
-    struct names *ns = arg;
-    size_t len = strlen(file);
-    if (len <= 9 || strcmp(file + len - 9, ".manifest") != 0)
-        return BW_OK;
     if (ns->n == ns->cap) {
         size_t nc = ns->cap ? ns->cap * 2 : 64;
         char **nv = bw_realloc(ns->v, nc * sizeof(*nv));
@@ -436,7 +427,7 @@ static enum bw_rc name_add(void *arg, const char *file)
         ns->v = nv;
         ns->cap = nc;
     }
-    if ((ns->v[ns->n] = bw_strndup(file, len - 9)) == NULL)
+    if ((ns->v[ns->n] = bw_strndup(s, len)) == NULL)
         return BW_ERR_NOMEM;
     ns->n++;
     return BW_OK;
@@ -447,6 +438,17 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+void bw_names_sort(struct bw_names *ns)
+{
+    if (ns->n > 1)
+        qsort(ns->v, ns->n, sizeof(*ns->v), name_cmp);
+}
+
+bool bw_names_has(const struct bw_names *ns, const char *s)
+{
+    return ns->n > 0 && bsearch(&s, ns->v, ns->n, sizeof(*ns->v), name_cmp) != NULL;
+}
+
 void bw_names_free(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -454,16 +456,23 @@ void bw_names_free(char **names, size_t n)
     bw_free(names);
 }
 
+static enum bw_rc name_add(void *arg, const char *file)
+{
+    size_t len = strlen(file);
+    if (len <= 9 || strcmp(file + len - 9, ".manifest") != 0)
+        return BW_OK;
+    return bw_names_add(arg, file, len - 9);
+}
+
 enum bw_rc bw_manifest_names(struct bw_backup_target *t, char ***names, size_t *n)
 {
-    struct names ns = {0};
+    struct bw_names ns = {0};
     enum bw_rc rc = bw_target_list(t, "backups", name_add, &ns);
     if (rc != BW_OK) {
         bw_names_free(ns.v, ns.n);
         return rc;
     }
-    if (ns.n > 1)
-        qsort(ns.v, ns.n, sizeof(*ns.v), name_cmp);
+    bw_names_sort(&ns);
     *names = ns.v;
     *n = ns.n;
     return BW_OK;

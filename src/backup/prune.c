@@ -22,35 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct pathset {
-    char **v;
-    size_t n, cap;
-};
-
-static enum bw_rc set_add(struct pathset *s, const char *p)
+static enum bw_rc set_add(struct bw_names *s, const char *p)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 1024;
-        char **nv = bw_realloc(s->v, nc * sizeof(*nv));
-        if (nv == NULL)
-            return BW_ERR_NOMEM;
-        s->v = nv;
-        s->cap = nc;
-    }
-    if ((s->v[s->n] = bw_strdup(p)) == NULL)
-        return BW_ERR_NOMEM;
-    s->n++;
-    return BW_OK;
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool set_has(const struct pathset *s, const char *p)
-{
-    return s->n > 0 && bsearch(&p, s->v, s->n, sizeof(*s->v), str_cmp) != NULL;
+    return bw_names_add(s, p, strlen(p));
 }
 
 static enum bw_rc list_acc(void *arg, const char *name)
@@ -59,20 +33,19 @@ static enum bw_rc list_acc(void *arg, const char *name)
 }
 
 /* Removes chunks under known key ids that no kept manifest references. */
-static enum bw_rc collect(struct bw_backup_target *t, struct pathset *keep,
-                          const struct pathset *keyids, uint64_t *removed)
+static enum bw_rc collect(struct bw_backup_target *t, struct bw_names *keep,
+                          const struct bw_names *keyids, uint64_t *removed)
 {
     enum bw_rc rc = BW_OK;
     char path[BW_BK_NAME_MAX];
-    if (keep->n > 1)
-        qsort(keep->v, keep->n, sizeof(*keep->v), str_cmp);
+    bw_names_sort(keep);
     for (size_t i = 0; rc == BW_OK && i < keyids->n; i++) {
-        struct pathset files = {0};
+        struct bw_names files = {0};
         snprintf(path, sizeof(path), "chunks/%s", keyids->v[i]);
         rc = bw_target_list(t, path, list_acc, &files);
         for (size_t j = 0; rc == BW_OK && j < files.n; j++) {
             snprintf(path, sizeof(path), "chunks/%s/%s", keyids->v[i], files.v[j]);
-            if (set_has(keep, path))
+            if (bw_names_has(keep, path))
                 continue;
             if ((rc = bw_target_remove(t, path)) == BW_OK)
                 (*removed)++;
@@ -88,7 +61,7 @@ static enum bw_rc prune_backups(const struct bw_backup_env *env, struct bw_backu
 {
     char **names = NULL, path[BW_BK_NAME_MAX];
     size_t n = 0;
-    struct pathset keep = {0}, keyids = {0};
+    struct bw_names keep = {0}, keyids = {0};
     int64_t now = bw_time_now_ms();
     enum bw_rc rc = bw_manifest_names(t, &names, &n);
     for (size_t i = 0; rc == BW_OK && i < n; i++) {
@@ -133,7 +106,7 @@ static enum bw_rc prune_backups(const struct bw_backup_env *env, struct bw_backu
         bw_manifest_free(m);
     }
     if (rc == BW_OK && keyids.n > 1) { /* unique key ids */
-        qsort(keyids.v, keyids.n, sizeof(*keyids.v), str_cmp);
+        bw_names_sort(&keyids);
         size_t u = 0;
         for (size_t i = 0; i < keyids.n; i++) {
             if (u > 0 && strcmp(keyids.v[u - 1], keyids.v[i]) == 0) {

@@ -160,6 +160,8 @@ static enum bw_rc fetch_all(const struct bw_backup_env *env, struct bw_backup_ta
                                                  : m->files_size};
     pthread_t th[WORKERS];
     int started = 0;
+    if (f.n == 0) /* e.g. no change or file chunks: no keys to unwrap, no threads */
+        return BW_OK;
     enum bw_rc rc = unwrap_keys(env, m, &f.keys, why, whylen);
     if (rc != BW_OK)
         return rc;

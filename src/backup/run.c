@@ -104,6 +104,7 @@ struct run {
     _Atomic uint64_t done, new_chunks, new_bytes, stored;
     uint64_t total;
     bool from_log; /* an incremental built from the change log */
+    enum bw_backup_id_scheme scheme; /* of the manifest being written */
     pthread_mutex_t mu;
     enum bw_rc rc;
     char why[512];
@@ -156,7 +157,7 @@ static void *worker(void *arg)
     struct bw_chunk_ctx *cx = NULL;
     char why[512] = "";
     bw_buf_init(&obj, BW_BK_OBJECT_MAX);
-    enum bw_rc rc = bw_chunk_ctx_new(r->env->kr, BW_BACKUP_ID_HMAC_SHA256, &cx); /* format 4 */
+    enum bw_rc rc = bw_chunk_ctx_new(r->env->kr, r->scheme, &cx);
     if (rc != BW_OK)
         run_fail(r, rc, "");
     while (rc == BW_OK) {
@@ -339,8 +340,11 @@ static enum bw_rc cut(const struct bw_keyring *kr, const uint8_t *p, size_t len,
 static enum bw_rc inherit(struct bw_manifest *m, const struct bw_manifest *parent,
                           struct known **known, size_t *nknown)
 {
-    size_t pk = parent != NULL ? parent->nkeys : 0, pc = parent != NULL ? parent->nchunks : 0;
-    size_t pf = parent != NULL ? parent->nfchunks : 0;
+    /* a parent addressing its chunks by another scheme (an older format)
+     * can share none of them: nothing is known */
+    bool same = parent != NULL && bw_manifest_id_scheme(parent) == bw_manifest_id_scheme(m);
+    size_t pk = parent != NULL ? parent->nkeys : 0, pc = same ? parent->nchunks : 0;
+    size_t pf = same ? parent->nfchunks : 0;
     m->keys = bw_calloc(pk + 1, sizeof(*m->keys));
     struct known *k = bw_calloc(pc + pf ? pc + pf : 1, sizeof(*k));
     if (m->keys == NULL || k == NULL) {
@@ -819,8 +823,10 @@ enum bw_rc bw_backup_run(const struct bw_backup_env *env, struct bw_backup_targe
     bw_buf_init(&delta, 0);
     pthread_mutex_init(&r.mu, NULL);
     pthread_mutex_init(&f.mu, NULL);
-    if (m != NULL)
+    if (m != NULL) {
         m->format = BW_MANIFEST_FORMAT;
+        r.scheme = f.scheme = bw_manifest_id_scheme(m);
+    }
     enum bw_rc rc =
         m != NULL ? do_run(env, &r, &f, m, &s, &delta, kind, &res, why, whylen) : BW_ERR_NOMEM;
     if (rc == BW_OK) /* decision C6: the key store, as an object of its own */
