@@ -91,8 +91,8 @@ enum bw_rc bw_chunk_ctx_new(const struct bw_keyring *kr, enum bw_backup_id_schem
     return BW_OK;
 }
 
-/* c->tmp with room for n bytes (chunks are at most BW_BK_CHUNK_MAX; files
- * and change chunks may ask once for more). */
+/* c->tmp with room for n bytes: sized by the first chunk, regrown only for
+ * a larger one (the old buffer was wiped after its last use). */
 static enum bw_rc scratch(struct bw_chunk_ctx *c, size_t n)
 {
     if (n <= c->cap)
@@ -118,7 +118,7 @@ enum bw_rc bw_chunk_seal(struct bw_chunk_ctx *c, const struct bw_backup_key *k,
 {
     char aad[160];
     size_t bound = ZSTD_compressBound(len) + 1, zlen, slen = 0;
-    enum bw_rc rc = scratch(c, bound > len + 1 ? bound : len + 1);
+    enum bw_rc rc = scratch(c, bound); /* >= len + 1: room to store as is too */
     if (rc != BW_OK)
         return rc;
     uint8_t *tmp = c->tmp;
@@ -140,7 +140,7 @@ enum bw_rc bw_chunk_seal(struct bw_chunk_ctx *c, const struct bw_backup_key *k,
                                 out->len - 4, &slen);
     if (rc == BW_OK)
         out->len = 4 + slen;
-    sodium_memzero(tmp, zlen + 1);
+    sodium_memzero(tmp, bound); /* all zstd may have written, not just what was kept */
     return rc;
 }
 

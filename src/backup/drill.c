@@ -291,12 +291,12 @@ static void remove_scratch(const char *dir)
 
 /* ---- the drill -------------------------------------------------------------------- */
 
-/* PostgreSQL drills restore into a scratch database that must be empty:
- * that is also what keeps a drill away from the live database. */
+/* PostgreSQL drills restore into a scratch database given with --database.
+ * The restore itself refuses one that is not empty (so never the live one)
+ * and empties it again when it refuses. */
 static enum bw_rc scratch_database(const struct bw_backup_env *env, const char *database,
                                    char *why, size_t whylen)
 {
-    bool empty = false;
     if (strcmp(bw_store_driver(env->store), "sqlite") == 0) {
         if (database == NULL)
             return BW_OK;
@@ -308,13 +308,7 @@ static enum bw_rc scratch_database(const struct bw_backup_env *env, const char *
                "give --database with the URL of an empty database (docs/RESTORE.md)");
         return BW_ERR_INVALID;
     }
-    enum bw_rc rc = bw_store_scratch_empty(database, &empty, why, whylen);
-    if (rc == BW_OK && !empty) {
-        bw_why(why, whylen, "the scratch database is not empty: a drill restores only into an "
-               "empty database");
-        rc = BW_ERR_EXISTS;
-    }
-    return rc;
+    return BW_OK;
 }
 
 enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_target *t,
@@ -349,11 +343,16 @@ enum bw_rc bw_backup_drill(const struct bw_backup_env *env, struct bw_backup_tar
     if (rc == BW_OK)
         rc = serve_probe(scratch, why, whylen); /* CONTROL: BCK-08 */
     int64_t rto_ms = (int64_t)((bw_time_mono_ns() - t0) / 1000000);
+    char wipe_why[512] = "";
     if (made)
         remove_scratch(scratch);
-    if (database != NULL && bw_store_scratch_wipe(database, why, whylen) != BW_OK) {
-        bw_log(BW_LOG_ERROR, "backup.drill", "cannot empty the scratch database: %s", why);
-        rc = rc == BW_OK ? BW_ERR_STORE : rc;
+    if (made && database != NULL &&
+        bw_store_scratch_wipe(database, wipe_why, sizeof(wipe_why)) != BW_OK) {
+        bw_log(BW_LOG_ERROR, "backup.drill", "cannot empty the scratch database: %s", wipe_why);
+        if (rc == BW_OK) {
+            bw_why(why, whylen, "cannot empty the scratch database: %s", wipe_why);
+            rc = BW_ERR_STORE;
+        }
     }
     if (rc == BW_OK) {
         int64_t point = json_integer_value(json_object_get(restored, "point_ms"));
