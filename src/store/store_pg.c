@@ -1269,11 +1269,12 @@ static enum bw_rc pg_snapshot(void *impl, const char *dest, uint64_t *log_seq, c
 
 /* The capture triggers travel in a dump taken while the log ran; a loaded
  * copy starts without them (its own `serve` installs them again). */
+static enum bw_rc scratch_conn(const char *target, PGconn **conn, char *why, size_t whylen);
+
 static enum bw_rc drop_capture(const char *target, char *why, size_t whylen)
 {
-    struct pg_store tmp = {.target = (char *)target};
     PGconn *conn = NULL;
-    enum bw_rc rc = bw_pg_connect(&tmp, &conn, why, whylen);
+    enum bw_rc rc = scratch_conn(target, &conn, why, whylen);
     if (rc == BW_OK)
         rc = exec_simple(conn,
                          "DO $$ BEGIN IF to_regproc('bw_changelog_install') IS NOT NULL THEN "
@@ -1381,23 +1382,24 @@ static enum bw_rc pg_changelog_sync(void *impl)
     return s->log != NULL ? bw_pg_log_sync(s->log) : BW_OK;
 }
 
+struct apply_arg {
+    const void *data;
+    size_t len;
+};
+
+static enum bw_rc apply_fn(struct bw_tx *tx, void *arg)
+{
+    const struct apply_arg *a = arg;
+    return bw_pg_log_apply(((struct pg_tx *)tx)->c->conn, a->data, a->len);
+}
+
 static enum bw_rc pg_apply_changes(void *impl, const void *data, size_t len)
 {
     struct pg_store *s = impl;
-    struct pg_conn *c = NULL;
-    enum bw_rc rc = pool_get(s, &c);
-    if (rc != BW_OK)
-        return rc;
-    rc = tx_begin(s, c, "BEGIN");
-    if (rc == BW_OK)
-        rc = bw_pg_log_apply(c->conn, data, len);
-    if (rc == BW_OK)
-        rc = tx_commit(c);
-    else
-        (void)exec_simple(c->conn, "ROLLBACK", "rollback");
+    struct apply_arg a = {data, len};
+    enum bw_rc rc = pg_write(s, apply_fn, &a);
     if (rc == BW_OK)
         s->replayed = true;
-    pool_put(s, c, rc == BW_OK);
     return rc;
 }
 

@@ -1124,6 +1124,12 @@ static enum bw_rc sq_pin(void *impl, const uint8_t **data, size_t *len, uint64_t
     (void)whylen;
     if (p == NULL)
         return BW_ERR_NOMEM;
+    /* a file beyond what one fetch maps is copied instead: decline before
+     * pinning, so the caller's pin does the only checkpoint */
+    if (stat(s->path, &fst) != 0 || fst.st_size <= 0 || fst.st_size > INT_MAX) {
+        bw_free(p);
+        return BW_ERR_UNSUPPORTED;
+    }
     int r = pin_read(s, &p->src, &file_alone, &seq);
     bool ok = r == SQLITE_OK && file_alone && stat(s->path, &fst) == 0 && fst.st_size > 0 &&
               fst.st_size <= INT_MAX &&
