@@ -464,10 +464,10 @@ static bool first_call(struct MHD_Connection *conn, struct bw_req *req, const ch
          * then answer 413 on a connection that stays usable. Answering first and
          * closing on unread bytes makes the kernel reset the connection, and the
          * client may lose the answer. */
+        char detail[64];
+        snprintf(detail, sizeof(detail), "request body larger than %zu bytes", max);
         req->discard_body = true;
-        set_early(req, 413, "request body larger than this resource accepts");
-        snprintf(req->early_detail, sizeof(req->early_detail),
-                 "request body larger than %zu bytes", max);
+        set_early(req, 413, detail);
         return false;
     }
     if (cl != NULL && (bw_parse_u64(cl, UINT64_MAX, &len) != BW_OK || len > max)) {

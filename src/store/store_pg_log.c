@@ -250,8 +250,11 @@ enum bw_rc bw_pg_log_start(const struct pg_store *st, bw_store_change_fn fn, voi
     }
     if (rc == BW_OK)
         rc = install(l, why, whylen);
-    if (rc == BW_OK && pthread_create(&l->th, NULL, poller, l) != 0)
-        rc = BW_ERR_NOMEM;
+    if (rc == BW_OK && pthread_create(&l->th, NULL, poller, l) != 0) {
+        rc = BW_ERR_NOMEM; /* no poller: capture must not run unpruned */
+        if (bw_pg_exec(l->conn, "SELECT bw_changelog_install(false)", "log uninstall") != BW_OK)
+            bw_log(BW_LOG_WARN, "store.pg", "cannot drop the change-log triggers");
+    }
     if (rc != BW_OK) {
         log_free(l);
         return rc;

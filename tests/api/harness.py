@@ -532,6 +532,10 @@ def keep_artifacts(srv):
             shutil.copy(srv.log_path, os.path.join(d, "serve.log"))
         for fmt in ("jsonl", "syslog"):
             p = run(srv.global_args() + ["audit", "export", "--format", fmt], timeout=120)
+            if p.returncode != 0:  # no file: an empty one would count as scanned
+                sys.stderr.write("harness: audit export --format %s failed (exit %d); not "
+                                 "kept\n" % (fmt, p.returncode))
+                continue
             with open(os.path.join(d, "audit-export.%s" % fmt), "w") as f:
                 f.write(p.stdout)
         with _SECRETS_MU:
