@@ -814,9 +814,8 @@ enum bw_rc bw_keyring_record_open(const struct bw_keyring *kr, const struct bw_o
     uint8_t *k = NULL;
     size_t n = 0;
     enum bw_rc rc = datakey_open(kr, okr, record_id, dek, &k);
-    if (rc == BW_OK)
-        rc = gcm_open(k, aad, aadlen, sealed, len, plain, cap, &n);
-    if (rc == BW_ERR_INVALID)
+    if (rc == BW_OK && (rc = gcm_open(k, aad, aadlen, sealed, len, plain, cap, &n)) ==
+                           BW_ERR_INVALID)
         rc = BW_ERR_CRYPTO; /* a stored body too short to be sealed: fails closed */
     sodium_free(k);
     if (rc == BW_OK)
