@@ -1027,6 +1027,21 @@ CASES = {"records": t_records, "archive": t_archive, "copy": t_copy, "kit": t_ki
          "pg_nospace": t_pg_nospace}
 
 
+def run_cases(cases, names, prefix=""):
+    """Runs each named case in its own temporary directory; 1 if any failed."""
+    failed = 0
+    for n in names:
+        t0 = time.time()
+        try:
+            with Tmp(prefix + n) as tmp:
+                cases[n](tmp)
+            print("ok   %s (%.1fs)" % (n, time.time() - t0))
+        except (Fail, AssertionError, subprocess.CalledProcessError) as e:
+            failed += 1
+            print("FAIL %s: %s" % (n, e))
+    return 1 if failed else 0
+
+
 def main():
     global BULWARK, PG_DIR
     ap = argparse.ArgumentParser()
@@ -1037,17 +1052,7 @@ def main():
     BULWARK = os.path.abspath(a.bulwark)
     PG_DIR = a.pg_dir
     names = a.only.split(",") if a.only else [n for n in CASES if not n.startswith("pg") or PG_DIR]
-    failed = 0
-    for n in names:
-        t0 = time.time()
-        try:
-            with Tmp(n) as tmp:
-                CASES[n](tmp)
-            print("ok   %s (%.1fs)" % (n, time.time() - t0))
-        except (Fail, AssertionError, subprocess.CalledProcessError) as e:
-            failed += 1
-            print("FAIL %s: %s" % (n, e))
-    return 1 if failed else 0
+    return run_cases(CASES, names)
 
 
 if __name__ == "__main__":

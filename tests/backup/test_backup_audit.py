@@ -38,61 +38,15 @@ import hmac
 import json
 import os
 import shutil
-import sqlite3
 import stat
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "api"))
-from harness import run, sanitizer_report  # noqa: E402
-
-BULWARK = None
-
-
-class Fail(AssertionError):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-def bw(data_dir, *args, expect=0, overrides=(), timeout=300):
-    argv = [BULWARK, "--data-dir", data_dir]
-    for o in overrides:
-        argv += ["-o", o]
-    p = run(argv + list(args), timeout=timeout)
-    check(sanitizer_report(p.stderr) is None, "sanitizer report: %s" % p.stderr[-3000:])
-    if expect is not None:
-        check(p.returncode == expect, "bulwark %s: exit %d (want %d): %s" %
-              (" ".join(args), p.returncode, expect, p.stderr.strip()[-800:]))
-    return p
-
-
-def bwj(data_dir, *args, **kw):
-    p = bw(data_dir, "--json", *args, **kw)
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-class Tmp:
-    def __init__(self, name):
-        self.path = tempfile.mkdtemp(prefix="bw-backup-audit-%s-" % name)
-        os.chmod(self.path, 0o700)
-
-    def __enter__(self):
-        return self.path
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            sys.stderr.write("kept %s for inspection\n" % self.path)
-        return False
+sys.path.insert(0, HERE)
+import test_backup as tb  # noqa: E402  (the helpers of the backup suite)
+from test_backup import Fail, bw, bwj, check, flip, pad_meta  # noqa: E402,F401
 
 
 def verify_report(data_dir):
@@ -108,16 +62,6 @@ def audit_ok(data_dir, what):
           and rep["warning"] == "", "%s: audit verify on the restored directory: %r" %
           (what, rep))
     return rep
-
-
-def pad_meta(data_dir, mib, seed=1):
-    """Offline bulk data in an existing table (bw_meta), incompressible."""
-    db = sqlite3.connect(os.path.join(data_dir, "db", "bulwark.db"))
-    with db:
-        for i in range(mib * 16):
-            db.execute("INSERT INTO bw_meta(key, value) VALUES (?, ?)",
-                       ("pad.%d.%06d" % (seed, i), os.urandom(32768).hex()))
-    db.close()
 
 
 def audit_files(data_dir):
@@ -167,14 +111,6 @@ def chunk_object(target, data_dir, content):
     hits = glob.glob(os.path.join(target, "chunks", "*", cid))
     check(len(hits) >= 1, "no chunk object %s on the target" % cid)
     return sorted(hits, key=os.path.getmtime)[0]
-
-
-def flip(path, offset):
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        c = f.read(1)
-        f.seek(offset)
-        f.write(bytes([c[0] ^ 0x01]))
 
 
 def manifests(t):
@@ -418,24 +354,12 @@ CASES = {"restore": t_restore, "flip": t_flip, "incremental": t_incremental, "ol
 
 
 def main():
-    global BULWARK
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark", required=True)
     ap.add_argument("--only")
     a = ap.parse_args()
-    BULWARK = os.path.abspath(a.bulwark)
-    names = a.only.split(",") if a.only else list(CASES)
-    failed = 0
-    for n in names:
-        t0 = time.time()
-        try:
-            with Tmp(n) as tmp:
-                CASES[n](tmp)
-            print("ok   %s (%.1fs)" % (n, time.time() - t0))
-        except (Fail, AssertionError, subprocess.CalledProcessError) as e:
-            failed += 1
-            print("FAIL %s: %s" % (n, e))
-    return 1 if failed else 0
+    tb.BULWARK = os.path.abspath(a.bulwark)
+    return tb.run_cases(CASES, a.only.split(",") if a.only else list(CASES), "audit-")
 
 
 if __name__ == "__main__":
