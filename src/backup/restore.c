@@ -455,6 +455,32 @@ static enum bw_rc copy_secrets(const char *from, const char *to, char *why, size
     return BW_OK;
 }
 
+/* Fetches and authenticates one chunk list of m (`which`, `size` bytes) into
+ * the new private file `path`, maps it and removes the file (the mapping
+ * stays valid); *map receives the mapping (MAP_FAILED when empty). */
+static enum bw_rc fetch_mapped(const struct bw_backup_env *env, struct bw_backup_target *t,
+                               const struct bw_manifest *m, enum refs which, uint64_t size,
+                               const char *path, void **map, char *why, size_t whylen)
+{
+    *map = MAP_FAILED;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        bw_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
+        return BW_ERR_IO;
+    }
+    enum bw_rc rc = fetch_all(env, t, m, which, fd, why, whylen);
+    if (rc == BW_OK && size > 0) {
+        *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (*map == MAP_FAILED) {
+            bw_why(why, whylen, "cannot read %s: %s", path, strerror(errno));
+            rc = BW_ERR_IO;
+        }
+    }
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
 /* An incremental built from the change log: its change chunks, fetched
  * into a private file in the new directory, applied in order. */
 static enum bw_rc apply_backup_changes(const struct bw_backup_env *env,
@@ -465,19 +491,8 @@ static enum bw_rc apply_backup_changes(const struct bw_backup_env *env,
     char path[4096];
     void *map = MAP_FAILED;
     enum bw_rc rc = bw_sys_path(path, sizeof(path), dir, "db/restore.changes");
-    if (rc != BW_OK)
-        return rc;
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        bw_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
-        return BW_ERR_IO;
-    }
-    rc = fetch_all(env, t, m, CHANGES, fd, why, whylen);
-    if (rc == BW_OK) {
-        map = mmap(NULL, (size_t)m->changes_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED)
-            rc = BW_ERR_IO;
-    }
+    if (rc == BW_OK)
+        rc = fetch_mapped(env, t, m, CHANGES, m->changes_size, path, &map, why, whylen);
     if (rc == BW_OK)
         rc = bw_log_apply(st, map, (size_t)m->changes_size, 0, m->log_seq, applied, why,
                           whylen);
@@ -486,8 +501,6 @@ static enum bw_rc apply_backup_changes(const struct bw_backup_env *env,
                bw_rc_str(rc));
     if (map != MAP_FAILED)
         munmap(map, (size_t)m->changes_size);
-    close(fd);
-    unlink(path);
     return rc;
 }
 
@@ -554,24 +567,8 @@ static enum bw_rc fetch_files(const struct bw_backup_env *env, struct bw_backup_
         rc = bw_sys_path(path, sizeof(path), dir, "audit/restore.files");
     if (rc == BW_OK && (rc = bw_sys_mkdir_private(adir, why, whylen)) == BW_ERR_EXISTS)
         rc = BW_OK;
-    if (rc != BW_OK)
-        return rc;
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        bw_why(why, whylen, "cannot create %s: %s", path, strerror(errno));
-        return BW_ERR_IO;
-    }
-    rc = fetch_all(env, t, m, FILES, fd, why, whylen);
-    if (rc == BW_OK && m->files_size > 0) {
-        *map = mmap(NULL, (size_t)m->files_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (*map == MAP_FAILED) {
-            bw_why(why, whylen, "cannot read %s: %s", path, strerror(errno));
-            rc = BW_ERR_IO;
-        }
-    }
-    close(fd);
-    unlink(path); /* the mapping stays valid */
-    return rc;
+    return rc == BW_OK ? fetch_mapped(env, t, m, FILES, m->files_size, path, map, why, whylen)
+                       : rc;
 }
 
 /* Format 3: the files of DATA/audit/. Every chunk is authenticated before
