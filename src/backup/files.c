@@ -334,6 +334,10 @@ static enum bw_rc copy_live(const char *live_dir, const char *dir, const char *n
         bw_sys_path(dst, sizeof(dst), dir, rel) != BW_OK)
         return BW_ERR_TOOBIG;
     int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno != ENOENT && errno != ELOOP) { /* there, but unreadable */
+        bw_why(why, whylen, "cannot open %s: %s", src, strerror(errno));
+        return BW_ERR_IO;
+    }
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
